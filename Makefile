@@ -1,0 +1,60 @@
+# make run: install, migrate, seed the demo if the database is empty, serve on SQLite.
+# make test: install what the tests need and run the whole suite (SQLite, or DATABASE_URL).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+FLASK := $(BIN)/flask --app wsgi
+# Debian packages the test suite drives: headless Chromium for browser tests, R's survey
+# package for reference numbers, zbar and poppler to read QR codes back from posters.
+TEST_DEBS := chromium chromium-driver r-base-core r-cran-survey zbar-tools poppler-utils
+
+.PHONY: install run test test-deps translations translations-update system-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed translations
+
+translations: $(VENV)/.installed
+	$(BIN)/pybabel compile --statistics -d app/translations
+
+# Extract new UI strings and merge them into the catalogs; translate them in
+# app/translations/vi/LC_MESSAGES/messages.po, then `make translations`.
+translations-update: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+		--project sipas-platform --copyright-holder "SIPAS platform contributors" \
+		-o app/translations/messages.pot .
+	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations --no-location --width 100
+
+run: install
+	mkdir -p instance
+	$(FLASK) db upgrade
+	SIPAS_BASE_URL=http://$(HOST):$(PORT) $(FLASK) sipas seed-demo --if-empty
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+system-deps:
+	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian packages:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		else \
+			echo "missing Debian packages:$$missing (install them with apt-get as root; the tests that need them will fail under CI)"; \
+		fi; \
+	fi
+
+test-deps: install system-deps
+
+test: test-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,78 @@
+"""Error pages in the visitor's language with the right status code; never a bare 500."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import HTTPException
+
+from app.extensions import db
+
+log = logging.getLogger(__name__)
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(("/api/", "/healthz"))
+
+
+def error_response(status: int, title: str, message: str, headers: dict | None = None):
+    if _wants_json():
+        body = jsonify({"error": {"status": status, "message": message, "request_id": g.get("request_id")}})
+        return body, status, headers or {}
+    html = render_template("errors/error.html", status=status, title=title, message=message)
+    return html, status, headers or {}
+
+
+def _http_messages() -> dict[int, tuple[str, str]]:
+    return {
+        400: (_("Invalid request"), _("The request could not be understood. Please try again.")),
+        404: (
+            _("Page not found"),
+            _("This address does not exist or the survey point is no longer active. Please check the QR code."),
+        ),
+        405: (_("Action not supported"), _("This page does not support that action.")),
+        413: (_("Too much content"), _("What was sent is too large. Please shorten your comment and send it again.")),
+        429: (_("Too many requests"), _("Too many submissions in a short time. Please try again in a few minutes.")),
+    }
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return error_response(
+            400,
+            _("Your session has expired"),
+            _("The page was open too long or is no longer valid. Please reload the page and send your answers again."),
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        status = error.code or 500
+        title, message = _http_messages().get(
+            status, (_("Something went wrong"), _("The request could not be completed. Please try again."))
+        )
+        headers = {k: v for k, v in error.get_headers() if k.lower() == "retry-after"}
+        return error_response(status, title, message, headers)
+
+    @app.errorhandler(DBAPIError)
+    def database_unavailable(error):
+        db.session.rollback()
+        log.warning("database error (request %s): %s", g.get("request_id"), error.__class__.__name__)
+        return error_response(
+            503,
+            _("The service is temporarily unavailable"),
+            _("The system is busy or under maintenance. If you were sending answers, they have not been recorded yet; please try again in a few minutes."),
+            {"Retry-After": "30"},
+        )
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error):
+        db.session.rollback()
+        log.exception("unhandled error (request %s)", g.get("request_id"))
+        return error_response(
+            500, _("Something went wrong"), _("An unexpected error occurred. Please try again later.")
+        )

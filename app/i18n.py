@@ -1,0 +1,38 @@
+"""Language choice and number/date formatting for people.
+
+Vietnamese is the default. ``?lang=en`` switches to English and the choice is remembered in the
+session, so every later page of the visit stays in that language.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, request, session
+from flask_babel import get_locale
+
+from app.extensions import babel
+
+
+def select_locale() -> str:
+    supported = current_app.config["SUPPORTED_LOCALES"]
+    requested = request.args.get("lang", "") if request else ""
+    if requested in supported:
+        session["lang"] = requested
+        session.permanent = True
+        return requested
+    remembered = session.get("lang") if request else None
+    if remembered in supported:
+        return remembered
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def current_language() -> str:
+    return str(get_locale() or "vi")
+
+
+def init_app(app: Flask) -> None:
+    babel.init_app(app, locale_selector=select_locale)
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+
+    @app.context_processor
+    def language_context():
+        return {"current_language": current_language}

@@ -1,0 +1,25 @@
+"""SQLAlchemy models, grouped by topic. Importing this package registers every table."""
+
+from app.models.accounts import ROLES, User, user_centers
+from app.models.base import Base, UTCDateTime, utcnow
+from app.models.places import UNIT_LEVELS, AdministrativeUnit, Field, ServiceCenter
+from app.models.surveys import CHANNELS, LOCALES, Answer, InstrumentVersion, Response, ResponseFlag
+
+__all__ = [
+    "CHANNELS",
+    "ROLES",
+    "LOCALES",
+    "UNIT_LEVELS",
+    "AdministrativeUnit",
+    "Answer",
+    "Base",
+    "Field",
+    "InstrumentVersion",
+    "Response",
+    "ResponseFlag",
+    "ServiceCenter",
+    "UTCDateTime",
+    "User",
+    "user_centers",
+    "utcnow",
+]

@@ -1,0 +1,1 @@
+"""The citizen's side: survey pages, without login."""

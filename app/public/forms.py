@@ -1,0 +1,141 @@
+"""The survey form, generated at run time from an instrument definition.
+
+Field names are the instrument's question codes and submitted values are its answer codes, so a
+form and an export line up (interfaces.md §5).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Iterable
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import Field as FormField
+from wtforms import HiddenField, RadioField, SelectField, SelectMultipleField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, Optional, StopValidation, ValidationError
+
+from app.models import Field
+from surveys import Instrument, Question
+
+ALLOWED_CONTROL_CHARACTERS = {"\n", "\r", "\t"}
+
+
+def text_problem(value: str) -> str | None:
+    """Why a submitted string cannot be stored, or None when it can."""
+    if "\ufffd" in value:
+        return str(_l("The text contains characters that could not be read. Please type it again."))
+    for character in value:
+        category = unicodedata.category(character)
+        if character not in ALLOWED_CONTROL_CHARACTERS and category in ("Cc", "Cs", "Co", "Cn"):
+            return str(_l("The text contains characters that are not allowed."))
+    return None
+
+
+class AnswerCodes:
+    """Every submitted value is one of the offered answer codes."""
+
+    def __init__(self, values: Iterable[str], message):
+        self.values = frozenset(values)
+        self.message = message
+
+    def __call__(self, form, field):
+        submitted = field.data if isinstance(field.data, list) else [field.data]
+        if any(value not in self.values for value in submitted):
+            raise StopValidation(str(self.message))
+
+
+class SingleValue:
+    """A question with one answer must not arrive with several."""
+
+    def __call__(self, form, field):
+        if field.raw_data and len(field.raw_data) > 1:
+            raise StopValidation(str(_l("Please choose only one answer.")))
+
+
+class ReadableText:
+    def __call__(self, form, field):
+        problem = text_problem(field.data or "")
+        if problem:
+            raise ValidationError(problem)
+
+
+class SurveyForm(FlaskForm):
+    """Base class; ``build_survey_form`` adds one field per question."""
+
+    started = HiddenField()
+
+    def unknown_fields(self, submitted: Iterable[str]) -> list[str]:
+        known = set(self._fields)
+        return sorted(name for name in set(submitted) if name not in known)
+
+    def answers(self, instrument: Instrument) -> dict[str, str | list[str]]:
+        """Answer codes (or NFC text) by question code, leaving out questions not answered."""
+        result: dict[str, str | list[str]] = {}
+        for question in instrument.questions:
+            data = self[question.code].data
+            if question.type == "multi":
+                if data:
+                    result[question.code] = list(dict.fromkeys(data))
+            elif question.type == "text":
+                text = unicodedata.normalize("NFC", (data or "").strip())
+                if text:
+                    result[question.code] = text
+            elif data:
+                result[question.code] = data
+        return result
+
+
+def _required(question: Question):
+    if question.required:
+        if question.type == "field":
+            return InputRequired(message=_l("Please choose the field of your procedure."))
+        return InputRequired(message=_l("Please answer this question."))
+    return Optional()
+
+
+def _field_for(question: Question, fields: list[Field], language: str) -> FormField:
+    label = question.text.get(language)
+    invalid = _l("Please choose one of the answers offered.")
+    if question.type in ("scale", "choice"):
+        choices = [SelectChoice(o.value, o.label.get(language)) for o in question.options]
+        return RadioField(
+            label,
+            choices=choices,
+            validate_choice=False,
+            validators=[SingleValue(), _required(question), AnswerCodes(question.values, invalid)],
+        )
+    if question.type == "multi":
+        choices = [SelectChoice(o.value, o.label.get(language)) for o in question.options]
+        return SelectMultipleField(
+            label, choices=choices, validate_choice=False, validators=[Optional(), AnswerCodes(question.values, invalid)]
+        )
+    if question.type == "field":
+        choices = [SelectChoice("", str(_l("— Choose a field —")))] + [SelectChoice(f.code, f.name(language)) for f in fields]
+        return SelectField(
+            label,
+            choices=choices,
+            validate_choice=False,
+            validators=[
+                SingleValue(),
+                _required(question),
+                AnswerCodes([f.code for f in fields], _l("Please choose a field from the list.")),
+            ],
+        )
+    return TextAreaField(
+        label,
+        validators=[
+            SingleValue(),
+            Optional(),
+            Length(max=question.max_length, message=_l("Please keep this under %(max)d characters.")),
+            ReadableText(),
+        ],
+    )
+
+
+def build_survey_form(instrument: Instrument, fields: list[Field], language: str, **kwargs) -> SurveyForm:
+    """A form instance for ``instrument``; binds to the request's form data when posted."""
+    attributes = {q.code: _field_for(q, fields, language) for q in instrument.questions}
+    form_class = type("InstrumentSurveyForm", (SurveyForm,), attributes)
+    return form_class(**kwargs)

@@ -1,0 +1,1 @@
+"""Use cases as plain functions: explicit arguments, they flush but never commit."""

@@ -1,0 +1,126 @@
+"""Shared fixtures: an application on a migrated database (SQLite, or PostgreSQL when
+DATABASE_URL is set), a client, a CLI runner and factories for centres and fields."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import create_engine, delete, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from config import _database_url
+
+
+def _test_database_url(tmp_path_factory) -> str:
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if not url:
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    url = _database_url(url)
+    name = make_url(url).database or ""
+    if "test" not in name:
+        pytest.exit(f"refusing to run tests on database {name!r}: its name must contain 'test'", returncode=2)
+    return url
+
+
+def _reset_database(url: str) -> None:
+    if url.startswith("sqlite"):
+        Path(make_url(url).database).unlink(missing_ok=True)
+        return
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    return _test_database_url(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    from flask_migrate import upgrade
+
+    from app import create_app
+
+    _reset_database(database_url)
+    application = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url})
+    with application.app_context():
+        upgrade()
+    yield application
+
+
+@pytest.fixture(scope="session")
+def test_engine(app, database_url):
+    engine = create_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture()
+def db(app, test_engine):
+    """A session of the test's own (not the application's), on tables emptied after the test.
+
+    Requests run in their own application contexts, as in production; the test reads and
+    writes through this separate connection.
+    """
+    from app.models import Base
+
+    session = Session(test_engine, expire_on_commit=False)
+    yield SimpleNamespace(session=session, engine=test_engine)
+    session.close()
+    with test_engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(delete(table))
+
+
+@pytest.fixture()
+def client(app, db):
+    return app.test_client()
+
+
+@pytest.fixture()
+def runner(app, db):
+    return app.test_cli_runner()
+
+
+@pytest.fixture()
+def make_field(db):
+    from app.models import Field
+
+    def factory(code="ho-tich", name_vi="Hộ tịch", name_en="Civil status", **values):
+        field = Field(code=code, name_vi=name_vi, name_en=name_en, **values)
+        db.session.add(field)
+        db.session.commit()
+        return field
+
+    return factory
+
+
+@pytest.fixture()
+def make_center(db):
+    from app.models import AdministrativeUnit, ServiceCenter
+
+    def factory(code="qn-test", name_vi="Trung tâm Phục vụ hành chính công phường Thử Nghiệm", **values):
+        province = db.session.query(AdministrativeUnit).filter_by(code="22").one_or_none()
+        if province is None:
+            province = AdministrativeUnit(code="22", name="Tỉnh Quảng Ninh", level="province", valid_from=date(1963, 10, 30))
+            db.session.add(province)
+        unit = AdministrativeUnit(
+            code=f"c-{code}"[:16], name="Phường Thử Nghiệm", level="commune", parent=province, valid_from=date(2025, 7, 1)
+        )
+        values.setdefault("name_en", "Test Ward Public Administration Service Centre")
+        values.setdefault("level", "commune")
+        values.setdefault("valid_from", date(2025, 7, 1))
+        center = ServiceCenter(code=code, name_vi=name_vi, unit=unit, **values)
+        db.session.add(center)
+        db.session.commit()
+        return center
+
+    return factory
