@@ -1,4 +1,5 @@
-"""Configuration classes. Reading this module has no side effects beyond reading the environment."""
+"""Configuration classes. Importing this module has no side effects; the environment is read
+when an application is created (``settings_from_environment``)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ INSTANCE_DIR = BASE_DIR / "instance"
 DEVELOPMENT_SECRET = "dev-only-secret-not-for-production"
 
 
-def _database_url(default: str) -> str:
-    url = os.environ.get("DATABASE_URL", "").strip() or default
-    # Heroku-style URLs name the old dialect; SQLAlchemy 2 wants the driver spelled out.
+def normalise_database_url(url: str) -> str:
+    """Spell out the psycopg 3 driver, which SQLAlchemy 2 does not pick by default."""
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
@@ -21,8 +21,8 @@ def _database_url(default: str) -> str:
 
 
 class Config:
-    SECRET_KEY = os.environ.get("SECRET_KEY") or DEVELOPMENT_SECRET
-    SQLALCHEMY_DATABASE_URI = _database_url(f"sqlite:///{INSTANCE_DIR / 'sipas.db'}")
+    SECRET_KEY = DEVELOPMENT_SECRET
+    SQLALCHEMY_DATABASE_URI = f"sqlite:///{INSTANCE_DIR / 'sipas.db'}"
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     BABEL_DEFAULT_LOCALE = "vi"
     BABEL_DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
@@ -33,24 +33,42 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     PERMANENT_SESSION_LIFETIME = 365 * 24 * 3600
-    DEFAULT_INSTRUMENT = os.environ.get("SIPAS_DEFAULT_INSTRUMENT", "sipas-dvhcc-2023@1")
+    DEFAULT_INSTRUMENT = "sipas-dvhcc-2023@1"
     # Submissions faster than this are flagged as implausibly fast (not refused).
     MIN_PLAUSIBLE_SECONDS = 20
     # The form's signed start time is accepted for this long.
     FORM_MAX_AGE_SECONDS = 24 * 3600
-    DEMO_PASSWORD = os.environ.get("SIPAS_DEMO_PASSWORD")
+    DEMO_PASSWORD: str | None = None
     TESTING = False
     DEBUG = False
 
+    @classmethod
+    def settings_from_environment(cls, environ: dict) -> dict:
+        settings = {}
+        if environ.get("DATABASE_URL", "").strip():
+            settings["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(environ["DATABASE_URL"].strip())
+        if environ.get("SECRET_KEY"):
+            settings["SECRET_KEY"] = environ["SECRET_KEY"]
+        if environ.get("SIPAS_DEMO_PASSWORD"):
+            settings["DEMO_PASSWORD"] = environ["SIPAS_DEMO_PASSWORD"]
+        if environ.get("SIPAS_DEFAULT_INSTRUMENT"):
+            settings["DEFAULT_INSTRUMENT"] = environ["SIPAS_DEFAULT_INSTRUMENT"]
+        return settings
+
 
 class DevelopmentConfig(Config):
-    DEBUG = False
+    pass
 
 
 class TestingConfig(Config):
     TESTING = True
     SECRET_KEY = "testing-secret"
-    SQLALCHEMY_DATABASE_URI = _database_url("sqlite://")
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+
+    @classmethod
+    def settings_from_environment(cls, environ: dict) -> dict:
+        # Tests choose their database explicitly (tests/conftest.py) and never use a real secret.
+        return {}
 
 
 class ProductionConfig(Config):
@@ -58,14 +76,13 @@ class ProductionConfig(Config):
     PREFERRED_URL_SCHEME = "https"
 
     @classmethod
-    def check(cls) -> None:
-        secret = os.environ.get("SECRET_KEY", "")
+    def settings_from_environment(cls, environ: dict) -> dict:
+        secret = environ.get("SECRET_KEY", "")
         if not secret or secret == DEVELOPMENT_SECRET or len(secret) < 32:
-            raise RuntimeError(
-                "SECRET_KEY must be set to a random value of at least 32 characters in production"
-            )
-        if not os.environ.get("DATABASE_URL"):
+            raise RuntimeError("SECRET_KEY must be set to a random value of at least 32 characters in production")
+        if not environ.get("DATABASE_URL", "").strip():
             raise RuntimeError("DATABASE_URL must be set in production")
+        return super().settings_from_environment(environ)
 
 
 CONFIGS = {

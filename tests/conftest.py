@@ -13,14 +13,14 @@ from sqlalchemy import create_engine, delete, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from config import _database_url
+from config import normalise_database_url
 
 
 def _test_database_url(tmp_path_factory) -> str:
     url = os.environ.get("DATABASE_URL", "").strip()
     if not url:
         return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-    url = _database_url(url)
+    url = normalise_database_url(url)
     name = make_url(url).database or ""
     if "test" not in name:
         pytest.exit(f"refusing to run tests on database {name!r}: its name must contain 'test'", returncode=2)
@@ -124,3 +124,10 @@ def make_center(db):
         return center
 
     return factory
+
+
+@pytest.fixture()
+def survey_center(make_center, make_field):
+    make_field()
+    make_field(code="dat-dai", name_vi="Đất đai", name_en="Land")
+    return make_center()

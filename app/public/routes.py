@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from app.extensions import db
@@ -42,6 +42,8 @@ def survey(center_code: str):
         unknown = form.unknown_fields(request.form.keys())
         if unknown:
             form_errors.append(_("The form contains questions that do not belong to this survey: %(codes)s.", codes=", ".join(unknown[:5])))
+        if g.get("undecodable_fields"):
+            form_errors.append(_("The text contains characters that could not be read. Please type it again."))
         if started_at is None:
             form_errors.append(_("This form has expired or is not valid. Please check your answers and send them again."))
         if form.validate() and not form_errors:

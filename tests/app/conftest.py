@@ -66,10 +66,3 @@ def post_survey(client, open_survey):
         return client.post(f"/s/{code}", data=data, **kwargs)
 
     return poster
-
-
-@pytest.fixture()
-def survey_center(make_center, make_field):
-    make_field()
-    make_field(code="dat-dai", name_vi="Đất đai", name_en="Land")
-    return make_center()

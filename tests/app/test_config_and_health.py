@@ -1,0 +1,67 @@
+"""Configuration classes, the factory and /healthz."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import create_app
+
+
+def test_production_refuses_missing_default_or_short_secret(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1/sipas")
+    for secret in (None, "dev-only-secret-not-for-production", "short"):
+        if secret is None:
+            monkeypatch.delenv("SECRET_KEY", raising=False)
+        else:
+            monkeypatch.setenv("SECRET_KEY", secret)
+        with pytest.raises(RuntimeError, match="SECRET_KEY"):
+            create_app("production")
+
+
+def test_production_needs_a_database_url(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with pytest.raises(RuntimeError, match="DATABASE_URL"):
+        create_app("production")
+
+
+def test_production_with_real_settings(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "s" * 48)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1/sipas")
+    app = create_app("production")
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
+
+
+def test_unknown_environment_is_refused():
+    with pytest.raises(RuntimeError, match="SIPAS_ENV"):
+        create_app("staging")
+
+
+def test_development_defaults_to_sqlite_in_instance(monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("SIPAS_ENV", raising=False)
+    app = create_app()
+    assert app.config["SQLALCHEMY_DATABASE_URI"].endswith("/instance/sipas.db")
+    assert app.config["BABEL_DEFAULT_LOCALE"] == "vi"
+
+
+def test_healthz_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_healthz_503_when_database_is_unreachable(tmp_path):
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/missing/dir/x.db"})
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["database"] == "unavailable"
+
+
+def test_survey_page_answers_503_in_vietnamese_when_database_is_down(tmp_path):
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/missing/dir/x.db"})
+    response = app.test_client().get("/s/qn-ha-long")
+    assert response.status_code == 503
+    assert "Hệ thống đang tạm gián đoạn" in response.get_data(as_text=True)
+    assert response.headers["Retry-After"] == "30"
