@@ -54,6 +54,11 @@ def app(database_url):
     with application.app_context():
         upgrade()
     yield application
+    from app.extensions import db as app_db
+
+    with application.app_context():
+        app_db.session.remove()
+        app_db.engine.dispose()
 
 
 @pytest.fixture(scope="session")
