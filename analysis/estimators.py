@@ -36,11 +36,17 @@ def answer_indicators(
     valid_values: Sequence[str] = DEFAULT_VALID,
     satisfied_values: Sequence[str] = DEFAULT_SATISFIED,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(satisfied, valid) indicators from answer codes; blank and "9" are not valid."""
-    codes = pd.Series(answers).astype(object).where(pd.Series(answers).notna(), "")
-    codes = codes.astype(str).str.strip()
-    valid = codes.isin([str(v) for v in valid_values]).to_numpy()
-    satisfied = valid & codes.isin([str(v) for v in satisfied_values]).to_numpy()
+    """(satisfied, valid) indicators from answer codes, compared as stripped strings.
+
+    Blank, missing and not-applicable ("9") answers are not valid.
+    """
+    values = answers.to_numpy(dtype=object) if isinstance(answers, pd.Series) else answers
+    codes = np.array(
+        ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip() for v in values],
+        dtype=object,
+    )
+    valid = np.isin(codes, [str(v) for v in valid_values])
+    satisfied = valid & np.isin(codes, [str(v) for v in satisfied_values])
     return satisfied, valid
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 
-from scipy import stats
+from scipy import special
 
 from analysis.results import (
     FLAG_DF0,
@@ -65,13 +65,16 @@ def _check_level(level: float) -> None:
 def clopper_pearson(x: float, n: float, level: float = 0.95) -> tuple[float, float]:
     """Clopper–Pearson interval for x successes out of n (x, n need not be integers).
 
+    Quantiles come from ``scipy.special`` (``betaincinv``, ``stdtrit``, ``ndtri``), the same
+    routines as ``scipy.stats``' ``ppf`` without their per-call overhead.
+
     ``[qbeta(α/2, x, n−x+1), qbeta(1−α/2, x+1, n−x)]`` with the conventions lower = 0 at x = 0
     and upper = 1 at x = n (R ``qbeta`` with a zero shape parameter).
     """
     _check_level(level)
     alpha = 1.0 - level
-    lower = 0.0 if x <= 0 else float(stats.beta.ppf(alpha / 2, x, n - x + 1))
-    upper = 1.0 if x >= n else float(stats.beta.ppf(1 - alpha / 2, x + 1, n - x))
+    lower = 0.0 if x <= 0 else float(special.betaincinv(x, n - x + 1, alpha / 2))
+    upper = 1.0 if x >= n else float(special.betaincinv(x + 1, n - x, 1 - alpha / 2))
     return lower, upper
 
 
@@ -94,7 +97,7 @@ def korn_graubard(
         return clopper_pearson(n * p, n, level)
     alpha = 1.0 - level
     n_star = p * (1.0 - p) / variance
-    n_star *= (stats.t.ppf(alpha / 2, n - 1) / stats.t.ppf(alpha / 2, df)) ** 2
+    n_star *= (special.stdtrit(n - 1, alpha / 2) / special.stdtrit(df, alpha / 2)) ** 2
     return clopper_pearson(n_star * p, n_star, level)
 
 
@@ -105,7 +108,7 @@ def logit_interval(
     _check_level(level)
     if n <= 0 or df <= 0 or math.isnan(p) or p <= 0.0 or p >= 1.0:
         return _NAN, _NAN
-    t = float(stats.t.ppf(1 - (1 - level) / 2, df))
+    t = float(special.stdtrit(df, 1 - (1 - level) / 2))
     centre = math.log(p / (1.0 - p))
     half = t * math.sqrt(max(variance, 0.0)) / (p * (1.0 - p))
     return _expit(centre - half), _expit(centre + half)
@@ -118,7 +121,7 @@ def wald_interval(
     _check_level(level)
     if n <= 0 or df <= 0 or math.isnan(p):
         return _NAN, _NAN
-    z = float(stats.norm.ppf(1 - (1 - level) / 2))
+    z = float(special.ndtri(1 - (1 - level) / 2))
     half = z * math.sqrt(max(variance, 0.0))
     return max(0.0, p - half), min(1.0, p + half)
 
