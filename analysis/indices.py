@@ -110,6 +110,7 @@ def indices_from_statistics(
     level: float = 0.95,
     whole_sample: bool = True,
     design: StatisticsDesign | None = None,
+    locate: Any = None,
 ) -> pd.DataFrame:
     """Results rows from the sufficient-statistics tables (the web app's entry point).
 
@@ -131,6 +132,8 @@ def indices_from_statistics(
         Include the whole-sample rows (default True).
     design : StatisticsDesign, optional
         A design already built on ``statistics`` (saves recomputing the weights).
+    locate : callable, optional
+        Passed to :class:`~analysis.sufficient.StatisticsDesign` for error messages.
 
     Returns
     -------
@@ -146,7 +149,9 @@ def indices_from_statistics(
                 "(use compute_indices)"
             )
     by = as_columns(by)
-    design = design or StatisticsDesign(statistics, strata=strata, weighting=weighting)
+    design = design or StatisticsDesign(
+        statistics, strata=strata, weighting=weighting, locate=locate
+    )
     entries = []
     for by_set in _by_sets(by, whole_sample):
         for order, definition in enumerate(definitions):
@@ -225,6 +230,16 @@ def compute_indices(
             questions=index_questions(d for _, d in by_question),
             weights=weights,
         )
+        line_numbers = np.arange(len(data)) + 2 if rows is None else np.asarray(rows)
+
+        def locate(cell: dict) -> tuple[str | None, int | None]:
+            match = np.ones(len(data), dtype=bool)
+            for column, value in cell.items():
+                text = data[column].astype(object).where(data[column].notna(), "").astype(str)
+                match &= (text.str.strip() == value).to_numpy()
+            hits = np.flatnonzero(match)
+            return source, (int(line_numbers[hits[0]]) if len(hits) else None)
+
         table = indices_from_statistics(
             statistics,
             [d for _, d in by_question],
@@ -234,6 +249,7 @@ def compute_indices(
             ci=ci,
             level=level,
             whole_sample=whole_sample,
+            locate=locate,
         )
         original = {position: i for position, (i, _) in enumerate(by_question)}
         names = [d.index for _, d in by_question]

@@ -64,7 +64,7 @@ U_c = Σ_{r∈k, c} T1). These are the per-respondent residuals of :mod:`analysi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -213,6 +213,9 @@ class StatisticsDesign:
         Stratum columns (crossed), among ``statistics.keys``.
     weighting : PostStratification or Raking, optional
         Calibration; its key columns must be among ``statistics.keys``.
+    locate : callable, optional
+        ``locate({column: value, ...}) -> (file, row)``: where the first response of a weighting
+        cell is, so that "responses but no total" errors can name a row.
 
     Notes
     -----
@@ -225,6 +228,7 @@ class StatisticsDesign:
         *,
         strata: str | Sequence[str] | None = None,
         weighting: PostStratification | Raking | None = None,
+        locate: Callable[[Mapping[str, str]], tuple[str | None, int | None]] | None = None,
     ) -> None:
         self.statistics = statistics
         self.strata_columns = as_columns(strata)
@@ -253,7 +257,16 @@ class StatisticsDesign:
             self._c, cells = _codes(self._groups, weighting.keys)
             self.n_cells = len(cells)
             self._cell_d1 = np.bincount(self._c, weights=self._d1, minlength=self.n_cells)
-            self._g_cell = calibration_factors(cells, self._cell_d1, weighting)
+            cell_locator = None
+            if locate is not None:
+                columns = list(weighting.keys)
+
+                def cell_locator(i: int) -> tuple[str | None, int | None]:
+                    return locate(dict(zip(columns, cells.iloc[i][columns])))
+
+            self._g_cell = calibration_factors(
+                cells, self._cell_d1, weighting, locate=cell_locator
+            )
             hc = self._h * self.n_cells + self._c
             pairs, inverse = np.unique(hc, return_inverse=True)
             pair_h, pair_c = pairs // self.n_cells, pairs % self.n_cells
