@@ -27,7 +27,6 @@ from analysis.errors import (
     AnalysisError,
     AnalysisWarning,
     DataError,
-    TrimmingWarning,
     WeightingError,
 )
 from analysis.estimators import item_index, mean_of_item_indices, proportion
@@ -48,7 +47,6 @@ __all__ = [
     "SufficientStatistics",
     "SurveyDesign",
     "Totals",
-    "TrimmingWarning",
     "WeightingError",
     "item_index",
     "mean_of_item_indices",

@@ -11,7 +11,6 @@ __all__ = [
     "AnalysisError",
     "AnalysisWarning",
     "DataError",
-    "TrimmingWarning",
     "WeightingError",
 ]
 
@@ -69,8 +68,5 @@ class WeightingError(DataError):
 
 
 class AnalysisWarning(UserWarning):
-    """Base class of the warnings issued by :mod:`analysis`."""
-
-
-class TrimmingWarning(AnalysisWarning):
-    """Weight trimming stopped before every adjustment factor was inside the bounds."""
+    """Base class of the warnings :mod:`analysis` may issue (none today: unreliable figures are
+    flagged in the results, and bad input is an error)."""

@@ -238,7 +238,9 @@ class StatisticsDesign:
         if unknown:
             raise AnalysisError(f"columns {', '.join(unknown)} are not keys of the statistics")
         groups = statistics.respondents.reset_index(drop=True)
-        self._groups = pd.DataFrame({key: _strings(groups[key]) for key in statistics.keys})
+        self._groups = pd.DataFrame(
+            {key: _strings(groups[key]) for key in statistics.keys}, index=groups.index
+        )
         self._count = groups["count"].to_numpy(dtype=float)
         self._d1 = groups["sum_w"].to_numpy(dtype=float)
         self._d2 = groups["sum_w2"].to_numpy(dtype=float)

@@ -12,8 +12,9 @@ Raking (R ``calibrate(design, ~m1 + m2, population, calfun = "raking")``)
     factor N/Σd (R's Newton raking can diverge from a start of 1 on lopsided data; the start
     changes neither the final weights nor the variance), until the largest relative margin error
     is below ``tolerance`` (1e-12 by default, within statistics.md's 1e-10). Optional trimming
-    bounds the factor relative to that start, w_i / (d_i·N/Σd) ∈ [lower, upper], and re-rakes
-    after each cap.
+    bounds the factor relative to that start, w_i / (d_i·N/Σd) ∈ [lower, upper]: every raking
+    step is followed by the cap (bounded IPF), so the margins are met exactly with the capped
+    weights, or a :class:`~analysis.errors.WeightingError` says the bounds are too tight.
 
 A cell with responses but no total, a total (> 0) without responses, a cell with responses and a
 total of 0, and margins whose sums disagree are :class:`~analysis.errors.WeightingError`\\ s that
@@ -23,14 +24,13 @@ name the cell. Cells are never collapsed silently.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from analysis.errors import DataError, TrimmingWarning, WeightingError
+from analysis.errors import DataError, WeightingError
 
 __all__ = ["PostStratification", "Raking", "Totals", "calibration_factors"]
 
@@ -131,7 +131,7 @@ class Raking:
     margins : sequence of Totals
         One table per margin; their population sums must agree (relative 1e-9).
     trim : (float, float), optional
-        Bounds on w_i / (d_i·N/Σd); weights outside are capped and the design re-raked.
+        Bounds on w_i / (d_i·N/Σd); weights are capped after every raking step.
     tolerance : float
         Largest relative margin error accepted. The default, 1e-12, is stricter than the 1e-10
         statistics.md requires, so that the weights themselves match R's ``calibrate`` to 1e-10.
@@ -235,14 +235,22 @@ def _rake(
     tolerance: float,
     max_iterations: int,
     source: str,
+    bounds: tuple[float, float] | None = None,
 ) -> np.ndarray:
-    """IPF on cell totals; returns the calibrated cell totals W_c."""
+    """IPF on cell totals; returns the calibrated cell totals W_c.
+
+    With ``bounds`` the factor W_c/D1_c is clipped to them after every margin step (bounded
+    IPF), so cells at a bound are held and the others absorb the rest of each margin.
+    """
     total = start.copy()
+    worst = math.inf
     for _ in range(max_iterations):
         for level, population in zip(levels, populations):
             current = np.bincount(level, weights=total, minlength=len(population))
             ratio = np.divide(population, current, out=np.ones_like(population), where=current > 0)
             total *= ratio[level]
+            if bounds is not None:
+                total = np.clip(total / d1, bounds[0], bounds[1]) * d1
         worst = 0.0
         for level, population in zip(levels, populations):
             current = np.bincount(level, weights=total, minlength=len(population))
@@ -251,9 +259,10 @@ def _rake(
             worst = max(worst, float(error.max(initial=0.0)))
         if worst < tolerance:
             return total
+    reason = " within the trimming bounds" if bounds is not None else ""
     raise WeightingError(
-        f"raking did not converge in {max_iterations} iterations (largest relative margin "
-        f"error {worst:.3g})",
+        f"raking did not converge{reason} in {max_iterations} iterations (largest relative "
+        f"margin error {worst:.3g})",
         file=source,
     )
 
@@ -307,24 +316,17 @@ def calibration_factors(
             )
     assert grand is not None
     start_factor = grand / d1.sum()
-    total = _rake(
-        d1, levels, populations, d1 * start_factor, weighting.tolerance,
-        weighting.max_iterations, weighting.margins[0].source,
-    )
+    bounds = None
     if weighting.trim is not None:
-        lower, upper = (bound * start_factor for bound in weighting.trim)
-        for _ in range(100):
-            g = total / d1
-            if np.all((g >= lower * (1 - 1e-9)) & (g <= upper * (1 + 1e-9))):
-                break
-            total = _rake(
-                d1, levels, populations, d1 * np.clip(g, lower, upper), weighting.tolerance,
-                weighting.max_iterations, weighting.margins[0].source,
-            )
-        else:
-            warnings.warn(
-                "weight trimming stopped after 100 rounds with factors outside the bounds",
-                TrimmingWarning,
-                stacklevel=2,
-            )
+        bounds = (weighting.trim[0] * start_factor, weighting.trim[1] * start_factor)
+    total = _rake(
+        d1,
+        levels,
+        populations,
+        d1 * start_factor,
+        weighting.tolerance,
+        weighting.max_iterations,
+        weighting.margins[0].source,
+        bounds,
+    )
     return total / d1
