@@ -32,7 +32,7 @@ translations-update: $(VENV)/.installed
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
 		--project sipas-platform --copyright-holder "SIPAS platform contributors" \
 		-o app/translations/messages.pot .
-	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations --no-location --width 100
+	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations --width 100 --no-fuzzy-matching --ignore-obsolete
 
 run: install
 	mkdir -p instance

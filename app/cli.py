@@ -30,7 +30,7 @@ sipas_cli = AppGroup("sipas", help="SIPAS platform commands.")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already holds centres.")
 def seed_demo_command(responses: int, if_empty: bool) -> None:
     """Demo province, centres, fields, accounts and synthetic responses (idempotent)."""
-    base = os.environ.get("SIPAS_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    base = current_app.config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000"
     if if_empty and db.session.scalar(select(func.count()).select_from(ServiceCenter)):
         first = db.session.scalars(select(ServiceCenter).filter_by(active=True).order_by(ServiceCenter.id)).first()
         click.echo("The database already holds centres; no demo data added.")
@@ -84,3 +84,109 @@ def export_responses_command(out: Path, since: datetime | None, until: datetime 
         os.unlink(handle.name)
         raise
     click.echo(f"Wrote {count} responses to {out}")
+
+
+def _base_url() -> str:
+    base = current_app.config.get("PUBLIC_BASE_URL")
+    if not base:
+        base = "http://127.0.0.1:5000"
+        click.echo(f"Note: SIPAS_BASE_URL is not set; links use {base}. Set it to the public address before printing.", err=True)
+    return base
+
+
+@sipas_cli.command("poster")
+@click.argument("center_code")
+@click.option("--counter", "counter_code", help="Code of one counter (quầy) of the centre.")
+@click.option("--size", type=click.Choice(["a4", "a5", "a6"]), default="a4", show_default=True)
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True, path_type=Path))
+def poster_command(center_code: str, counter_code: str | None, size: str, out: Path) -> None:
+    """The printable QR poster of a centre (A4, A5) or counter card (A6) as PDF."""
+    from app.posters import poster_pdf
+    from app.services.posters import poster_page
+
+    center = db.session.scalars(select(ServiceCenter).filter_by(code=center_code)).one_or_none()
+    if center is None:
+        raise click.BadParameter(f"no centre with code {center_code!r}", param_hint="CENTER_CODE")
+    counter = None
+    if counter_code:
+        counter = next((c for c in center.counters if c.code == counter_code), None)
+        if counter is None:
+            raise click.BadParameter(f"centre {center_code} has no counter {counter_code!r}", param_hint="--counter")
+    page = poster_page(db.session, current_app.config, _base_url(), center, counter, None)
+    _write_atomically(out, poster_pdf([page], size))
+    db.session.commit()
+    click.echo(f"Wrote {out} ({size.upper()}), QR code: {page.url}")
+
+
+@sipas_cli.command("dossier-link")
+@click.argument("dossier_code")
+@click.option("--center", "center_code", required=True, help="Centre code.")
+@click.option("--field", "field_code", required=True, help="Field of procedures (lĩnh vực) code.")
+def dossier_link_command(dossier_code: str, center_code: str, field_code: str) -> None:
+    """Print a one-time /r/<token> survey URL bound to one dossier (mã hồ sơ)."""
+    from app.models import Field
+    from app.services.links import LinkError, mint_dossier_link
+
+    center = db.session.scalars(select(ServiceCenter).filter_by(code=center_code, active=True)).one_or_none()
+    if center is None:
+        raise click.BadParameter(f"no active centre with code {center_code!r}", param_hint="--center")
+    field = db.session.scalars(select(Field).filter_by(code=field_code, active=True)).one_or_none()
+    if field is None:
+        raise click.BadParameter(f"no active field with code {field_code!r}", param_hint="--field")
+    try:
+        minted = mint_dossier_link(db.session, current_app.config, dossier_code, center, field, now_utc())
+    except LinkError as error:
+        db.session.rollback()
+        message = {"answered": "this dossier already has a response"}.get(error.reason, "the dossier code must be 1 to 100 characters without spaces")
+        raise click.ClickException(message) from None
+    db.session.commit()
+    click.echo(f"{_base_url()}/r/{minted.token}")
+
+
+@sipas_cli.command("import-centers")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_centers_command(file: Path) -> None:
+    """Create or update centres from a CSV file; prints what was rejected and why."""
+    from app.services.center_import import import_centers
+    from app.timeutil import today_in_vietnam
+
+    report = import_centers(db.session, file.read_bytes(), today_in_vietnam())
+    if report.error:
+        db.session.rollback()
+        raise click.ClickException(f"{file}: {report.error}")
+    db.session.commit()
+    for result in report.rows:
+        line = f"row {result.row}: {result.code or '-'}: {result.action}"
+        click.echo(f"{line}: {result.reason}" if result.reason else line)
+    click.echo(
+        f"created {report.count('created')}, updated {report.count('updated')}, "
+        f"unchanged {report.count('unchanged')}, rejected {report.count('rejected')}"
+    )
+
+
+@sipas_cli.command("api-token")
+@click.option("--email", required=True, help="The account the program acts for.")
+@click.option("--name", default="api", show_default=True, help="What the token is for.")
+def api_token_command(email: str, name: str) -> None:
+    """Create a bearer token for the JSON API; it is printed once and stored hashed."""
+    from app.models import User
+    from app.services.api_tokens import create_api_token
+
+    user = db.session.scalars(select(User).filter_by(email=email.strip().lower(), active=True)).one_or_none()
+    if user is None:
+        raise click.BadParameter(f"no active account {email!r}", param_hint="--email")
+    token = create_api_token(db.session, current_app.config, user, name, now_utc())
+    db.session.commit()
+    click.echo(token)
+
+
+def _write_atomically(out: Path, body: bytes) -> None:
+    out = out.resolve()
+    handle = tempfile.NamedTemporaryFile("wb", dir=out.parent, prefix=f".{out.name}.", delete=False)
+    try:
+        with handle:
+            handle.write(body)
+        os.replace(handle.name, out)
+    except BaseException:
+        os.unlink(handle.name)
+        raise

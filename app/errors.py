@@ -30,6 +30,8 @@ def error_response(status: int, title: str, message: str, headers: dict | None =
 def _http_messages() -> dict[int, tuple[str, str]]:
     return {
         400: (_("Invalid request"), _("The request could not be understood. Please try again.")),
+        401: (_("Sign-in required"), _("Please sign in to continue.")),
+        403: (_("Access denied"), _("Your account does not have access to this page.")),
         404: (
             _("Page not found"),
             _("This address does not exist or the survey point is no longer active. Please check the QR code."),

@@ -136,3 +136,45 @@ def survey_center(make_center, make_field):
     make_field()
     make_field(code="dat-dai", name_vi="Đất đai", name_en="Land")
     return make_center()
+
+
+PASSWORD = "mat-khau-thu-nghiem-2026"
+
+
+@pytest.fixture()
+def make_user(db):
+    from app.models import User
+
+    def factory(role="staff", email=None, centers=(), password=PASSWORD, active=True):
+        user = User(email=email or f"{role}@example.vn", name=f"Người dùng {role}", role=role, active=active)
+        user.set_password(password)
+        user.centers = list(centers)
+        db.session.add(user)
+        db.session.commit()
+        return user
+
+    return factory
+
+
+@pytest.fixture()
+def sign_in():
+    """Sign a test client in as ``user`` (the login form itself is tested in test_auth.py)."""
+
+    def signer(client, user):
+        with client.session_transaction() as session:
+            session["_user_id"] = str(user.id)
+            session["_fresh"] = True
+        return client
+
+    return signer
+
+
+@pytest.fixture(autouse=True)
+def _reset_rate_limits(request):
+    yield
+    if "app" in request.fixturenames:
+        from app.extensions import limiter
+
+        app = request.getfixturevalue("app")
+        with app.app_context():
+            limiter.reset()

@@ -2,6 +2,7 @@
 
 from app.models.accounts import ROLES, User, user_centers
 from app.models.base import Base, UTCDateTime, utcnow
+from app.models.links import ApiToken, Counter, DossierLink, Poster
 from app.models.places import UNIT_LEVELS, AdministrativeUnit, Field, ServiceCenter
 from app.models.surveys import CHANNELS, LOCALES, Answer, InstrumentVersion, Response, ResponseFlag
 
@@ -11,6 +12,10 @@ __all__ = [
     "LOCALES",
     "UNIT_LEVELS",
     "AdministrativeUnit",
+    "ApiToken",
+    "Counter",
+    "DossierLink",
+    "Poster",
     "Answer",
     "Base",
     "Field",

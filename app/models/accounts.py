@@ -37,8 +37,31 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
 
     centers: Mapped[list[ServiceCenter]] = relationship(secondary=user_centers)
+
+    # Flask-Login's user protocol.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    def can_manage(self, center: ServiceCenter) -> bool:
+        """Administrators manage every centre; staff only theirs."""
+        return self.role == "admin" or (self.role == "staff" and any(c.id == center.id for c in self.centers))
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

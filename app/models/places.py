@@ -91,6 +91,7 @@ class ServiceCenter(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     unit: Mapped[AdministrativeUnit] = relationship()
+    counters: Mapped[list["Counter"]] = relationship(back_populates="center", order_by="Counter.code")
 
     def name(self, language: str) -> str:
         return self.name_en if language == "en" else self.name_vi

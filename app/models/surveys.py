@@ -57,6 +57,8 @@ class Response(Base):
     center_id: Mapped[int] = mapped_column(ForeignKey("service_centers.id"))
     instrument_version_id: Mapped[int] = mapped_column(ForeignKey("instrument_versions.id"), index=True)
     field_id: Mapped[int | None] = mapped_column(ForeignKey("fields.id"), index=True)
+    counter_id: Mapped[int | None] = mapped_column(ForeignKey("counters.id"), index=True)
+    poster_id: Mapped[int | None] = mapped_column(ForeignKey("posters.id"))
     channel: Mapped[str | None] = mapped_column(String(16))
     locale: Mapped[str] = mapped_column(String(8))
     source: Mapped[str] = mapped_column(String(16), default="survey")

@@ -74,6 +74,8 @@ class SurveyForm(FlaskForm):
         """Answer codes (or NFC text) by question code, leaving out questions not answered."""
         result: dict[str, str | list[str]] = {}
         for question in instrument.questions:
+            if question.code not in self:
+                continue
             data = self[question.code].data
             if question.type == "multi":
                 if data:
@@ -134,8 +136,14 @@ def _field_for(question: Question, fields: list[Field], language: str) -> FormFi
     )
 
 
-def build_survey_form(instrument: Instrument, fields: list[Field], language: str, **kwargs) -> SurveyForm:
-    """A form instance for ``instrument``; binds to the request's form data when posted."""
-    attributes = {q.code: _field_for(q, fields, language) for q in instrument.questions}
+def build_survey_form(
+    instrument: Instrument, fields: list[Field], language: str, fixed: dict[str, str] | None = None, **kwargs
+) -> SurveyForm:
+    """A form instance for ``instrument``; binds to the request's form data when posted.
+
+    Questions in ``fixed`` (e.g. the field of a dossier link) are known already and not asked.
+    """
+    fixed = fixed or {}
+    attributes = {q.code: _field_for(q, fields, language) for q in instrument.questions if q.code not in fixed}
     form_class = type("InstrumentSurveyForm", (SurveyForm,), attributes)
     return form_class(**kwargs)

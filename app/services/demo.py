@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import AdministrativeUnit, Field, Response, ServiceCenter, User
+from app.models import AdministrativeUnit, Counter, Field, Response, ServiceCenter, User
 from app.services.submissions import submit_response
 from app.timeutil import VIETNAM
 from surveys import Instrument, load_instrument
@@ -142,6 +142,9 @@ def _places(session: Session) -> list[ServiceCenter]:
                 valid_from=REFORM_DAY,
             )
         )
+    for center in centers[:2]:
+        for number in (1, 2, 3):
+            _get_or_add(session, Counter, {"center_id": center.id, "code": str(number)}, name=f"Quầy số {number}")
     return centers
 
 

@@ -33,6 +33,8 @@ def submit_response(
     submitted_at: datetime,
     min_plausible_seconds: int,
     source: str = "survey",
+    poster_id: int | None = None,
+    counter_id: int | None = None,
 ) -> StoredResponse:
     """Insert one response with its answers and quality flags in the session's transaction.
 
@@ -55,6 +57,8 @@ def submit_response(
             center_id=center.id,
             instrument_version_id=version.id,
             field_id=field.id if field is not None else None,
+            poster_id=poster_id,
+            counter_id=counter_id,
             channel=channel if isinstance(channel, str) else None,
             locale=locale,
             source=source,

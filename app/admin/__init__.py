@@ -1,0 +1,1 @@
+"""Administrators: units, centres, counters, fields, users, centre imports."""

@@ -1,0 +1,1 @@
+"""JSON API for programs, described by ``/api/v1/openapi.json``."""

@@ -1,0 +1,75 @@
+"""``/api/v1``: bearer-token JSON API."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from flask import Blueprint, current_app, g, jsonify, request
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from app.downloads import public_base_url
+from app.errors import error_response
+from app.extensions import db
+from app.models import Field, ServiceCenter
+from app.services.api_tokens import user_for_token
+from app.services.links import LinkError, mint_dossier_link
+from app.timeutil import now_utc
+
+from app.api.openapi import openapi_document
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+PUBLIC_ENDPOINTS = {"api.openapi"}
+
+
+@bp.before_request
+def authenticate():
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    user = user_for_token(db.session, current_app.config, request.headers.get("Authorization"), now_utc())
+    if user is None:
+        return error_response(401, _("Sign-in required"), _("A valid bearer token is required."), {"WWW-Authenticate": "Bearer"})
+    g.api_user = user
+    return None
+
+
+@bp.route("/openapi.json")
+def openapi():
+    return jsonify(openapi_document(version("sipas-platform")))
+
+
+@bp.route("/dossier-links", methods=["POST"])
+def dossier_links():
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return error_response(400, _("Invalid request"), _("The body must be a JSON object."))
+    unknown = set(body) - {"dossier_code", "center_code", "field_code"}
+    strings = all(isinstance(body.get(k), str) for k in ("dossier_code", "center_code")) and isinstance(body.get("field_code"), (str, type(None)))
+    if unknown or not strings:
+        return error_response(422, _("Invalid request"), _("Expected dossier_code and center_code as text, and optionally field_code."))
+    center = db.session.scalars(select(ServiceCenter).filter_by(code=body["center_code"])).one_or_none()
+    if center is None or not center.active:
+        return error_response(404, _("Not found"), _("No active centre has this code."))
+    if not g.api_user.can_manage(center):
+        return error_response(403, _("Access denied"), _("Your account does not manage this centre."))
+    field = None
+    if body.get("field_code"):
+        field = db.session.scalars(select(Field).filter_by(code=body["field_code"], active=True)).one_or_none()
+        if field is None:
+            return error_response(422, _("Invalid request"), _("No active field has this code."))
+    try:
+        minted = mint_dossier_link(db.session, current_app.config, body["dossier_code"], center, field, now_utc())
+    except LinkError as error:
+        db.session.rollback()
+        if error.reason == "answered":
+            return error_response(409, _("Already answered"), _("This dossier already has a response."))
+        return error_response(422, _("Invalid request"), _("The dossier code must be 1 to 100 characters without spaces."))
+    db.session.commit()
+    return jsonify(
+        {
+            "url": f"{public_base_url()}/r/{minted.token}",
+            "expires_at": minted.link.expires_at.isoformat(),
+            "center_code": center.code,
+            "field_code": field.code if field else None,
+        }
+    ), 201

@@ -1,0 +1,1 @@
+"""Centre staff: their centres' posters and response counts (administrators see every centre)."""
