@@ -18,7 +18,8 @@ Calibration residuals (R ``svyrecvar`` with ``postStrata``)
     For influence values per unit weight u_i (so that the uncalibrated residual is w_i·u_i):
     post-stratification e_i = w_i (u_i − ū_c), ū_c the base-weighted mean of u in cell c over all
     its respondents; raking e_i = w_i (u_i − x_i'B̂), B̂ the base-weighted least-squares fit of u
-    on the margin dummies x (R ``calibrate``'s ``qr.resid``).
+    on the margin dummies x (R ``calibrate``'s ``qr.resid``; solved on the cells, where x is
+    constant).
 """
 
 from __future__ import annotations
@@ -153,10 +154,14 @@ class SurveyDesign:
             locate=lambda i: (source, int(self.rows[first[i]])),
         )
         self.weights = base * factors[self.cells]
+        self._cell_d1 = d1
         if isinstance(weighting, Raking):
+            # The margin dummies are constant within a cell (a combination of the margins'
+            # keys), so the base-weighted regression on respondents is the D1-weighted one on
+            # cells: same coefficients, without an n × levels matrix.
             blocks = []
             for margin in weighting.margins:
-                codes = _group_codes(key_frame[list(margin.keys)])
+                codes = _group_codes(cell_table[list(margin.keys)])
                 blocks.append(np.eye(int(codes.max()) + 1)[codes])
             self._cell_x = np.hstack(blocks)
 
@@ -179,21 +184,24 @@ class SurveyDesign:
         w = self.weights if u.ndim == 1 else self.weights[:, None]
         if self.weighting is None:
             return w * u
-        d = self.base_weights if u.ndim == 1 else self.base_weights[:, None]
+        n_cells = len(self._cell_d1)
+        if u.ndim == 1:
+            cell_u = np.bincount(self.cells, weights=self.base_weights * u, minlength=n_cells)
+        else:
+            cell_u = np.column_stack(
+                [
+                    np.bincount(self.cells, weights=self.base_weights * u[:, j], minlength=n_cells)
+                    for j in range(u.shape[1])
+                ]
+            )
         if isinstance(self.weighting, PostStratification):
-            n_cells = int(self.cells.max()) + 1
-            d1 = np.bincount(self.cells, weights=self.base_weights, minlength=n_cells)
-            if u.ndim == 1:
-                mean = np.bincount(self.cells, weights=self.base_weights * u, minlength=n_cells) / d1
-                return w * (u - mean[self.cells])
-            out = np.empty_like(u)
-            for j in range(u.shape[1]):
-                out[:, j] = self.residuals(u[:, j])
-            return out
-        root = np.sqrt(d)
-        x = self._cell_x * np.sqrt(self.base_weights)[:, None]
-        coef, *_ = np.linalg.lstsq(x, root * u, rcond=None)
-        return w * (u - self._cell_x @ coef)
+            fit = cell_u / (self._cell_d1 if u.ndim == 1 else self._cell_d1[:, None])
+        else:
+            root = np.sqrt(self._cell_d1)
+            scaled = cell_u / (root if u.ndim == 1 else root[:, None])
+            coef, *_ = np.linalg.lstsq(self._cell_x * root[:, None], scaled, rcond=None)
+            fit = self._cell_x @ coef
+        return w * (u - fit[self.cells])
 
     def total_variance(self, e: np.ndarray) -> float:
         """V̂ of Σe: stratified with-replacement variance with lonely strata "adjust"."""

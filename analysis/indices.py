@@ -163,8 +163,9 @@ def indices_from_statistics(
                 ci=ci,
                 level=level,
             )
+            columns = [labels[c].to_numpy(dtype=object) for c in by_set]
             for i, estimate in enumerate(estimates):
-                values = tuple(str(labels[c].iloc[i]) for c in by_set)
+                values = tuple(str(column[i]) for column in columns)
                 if any(value == "" for value in values):
                     continue
                 full = tuple(values[by_set.index(c)] if c in by_set else "" for c in by)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from scipy import special
 
 from analysis.results import (
@@ -44,6 +45,7 @@ __all__ = [
     "korn_graubard",
     "logit_interval",
     "make_estimate",
+    "make_estimates",
     "wald_interval",
 ]
 
@@ -136,6 +138,110 @@ def _expit(x: float) -> float:
 _METHODS = {"korn-graubard": korn_graubard, "logit": logit_interval, "wald": wald_interval}
 
 
+def _interval_arrays(
+    method: str,
+    p: np.ndarray,
+    variance: np.ndarray,
+    n: np.ndarray,
+    df: np.ndarray,
+    level: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised form of :func:`korn_graubard`, :func:`logit_interval`, :func:`wald_interval`."""
+    alpha = 1.0 - level
+    defined = (n > 0) & (df > 0) & ~np.isnan(p)
+    with np.errstate(all="ignore"):
+        if method == "korn-graubard":
+            binomial = p * (1.0 - p)
+            zero = (p <= 0) | (p >= 1) | (n <= 1) | (
+                variance <= ZERO_VARIANCE_FRACTION * binomial / np.maximum(n - 1, 1)
+            )
+            ratio = special.stdtrit(np.maximum(n - 1, 1), alpha / 2) / special.stdtrit(
+                np.maximum(df, 1), alpha / 2
+            )
+            n_star = np.where(zero, n, binomial / variance * ratio**2)
+            x = n_star * p
+            low = np.where(x <= 0, 0.0, special.betaincinv(x, n_star - x + 1, alpha / 2))
+            high = np.where(x >= n_star, 1.0, special.betaincinv(x + 1, n_star - x, 1 - alpha / 2))
+        elif method == "logit":
+            defined &= (p > 0) & (p < 1)
+            t = special.stdtrit(np.maximum(df, 1), 1 - alpha / 2)
+            centre = np.log(p / (1.0 - p))
+            half = t * np.sqrt(np.maximum(variance, 0.0)) / (p * (1.0 - p))
+            low, high = special.expit(centre - half), special.expit(centre + half)
+        else:
+            z = special.ndtri(1 - alpha / 2)
+            half = z * np.sqrt(np.maximum(variance, 0.0))
+            low, high = np.maximum(0.0, p - half), np.minimum(1.0, p + half)
+    return np.where(defined, low, np.nan), np.where(defined, high, np.nan)
+
+
+def make_estimates(
+    *,
+    p: np.ndarray,
+    variance: np.ndarray,
+    n: np.ndarray,
+    n_eff: np.ndarray,
+    df: np.ndarray,
+    lonely: np.ndarray | None = None,
+    ci: str = "korn-graubard",
+    level: float = 0.95,
+) -> list[Estimate]:
+    """Vectorised :func:`make_estimate`: one :class:`Estimate` per element of the arrays."""
+    if ci not in _METHODS:
+        raise ValueError(f"unknown interval method {ci!r}; expected one of {', '.join(CI_METHODS)}")
+    _check_level(level)
+    p = np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
+    n = np.asarray(n, dtype=np.int64)
+    df = np.asarray(df, dtype=np.int64)
+    n_eff = np.asarray(n_eff, dtype=float)
+    lonely = np.zeros(len(p), dtype=bool) if lonely is None else np.asarray(lonely, dtype=bool)
+    empty = n <= 0
+    variance = np.maximum(np.asarray(variance, dtype=float), 0.0)
+    with np.errstate(all="ignore"):
+        binomial = p * (1.0 - p)
+        zero = (p <= 0) | (p >= 1) | (n <= 1) | (
+            variance <= ZERO_VARIANCE_FRACTION * binomial / np.maximum(n - 1, 1)
+        )
+        # exact zeros come out of floating point as 1e-35 or a hair below zero
+        variance = np.where(zero, 0.0, variance)
+        deff = np.where((p > 0) & (p < 1) & (n > 1), variance / (binomial / (n - 1)), np.nan)
+    low, high = _interval_arrays(ci, p, variance, n, df, level)
+    if ci == "korn-graubard":
+        kg_low, kg_high = low, high
+    else:
+        kg_low, kg_high = _interval_arrays("korn-graubard", p, variance, n, df, level)
+    se = np.sqrt(variance)
+    wide = ~np.isnan(kg_low) & (kg_high - kg_low > MAX_CI_WIDTH)
+    out = []
+    for i in range(len(p)):
+        if empty[i]:
+            out.append(Estimate(_NAN, _NAN, _NAN, _NAN, 0, 0.0, _NAN, max(int(df[i]), 0), FLAG_N0))
+            continue
+        flags = []
+        if df[i] <= 0:
+            flags.append(FLAG_DF0)
+        if n_eff[i] < MIN_N_EFF:
+            flags.append(FLAG_NEFF)
+        if wide[i]:
+            flags.append(FLAG_WIDTH)
+        if lonely[i]:
+            flags.append(FLAG_LONELY)
+        out.append(
+            Estimate(
+                estimate=float(p[i]),
+                se=float(se[i]),
+                ci_low=float(low[i]),
+                ci_high=float(high[i]),
+                n=int(n[i]),
+                n_eff=float(n_eff[i]),
+                deff=float(deff[i]),
+                df=int(df[i]),
+                flag=";".join(flags),
+            )
+        )
+    return out
+
+
 def make_estimate(
     *,
     p: float,
@@ -173,43 +279,14 @@ def make_estimate(
     n = 1. Flags: ``n=0``; ``df=0``; ``n_eff<30``; ``ci_width>0.30`` when the Korn–Graubard
     interval (computed for the flag whatever ``ci`` is) is wider than 0.30; ``n_h=1``.
     """
-    if ci not in _METHODS:
-        raise ValueError(f"unknown interval method {ci!r}; expected one of {', '.join(CI_METHODS)}")
-    _check_level(level)
-    if n <= 0:
-        return Estimate(_NAN, _NAN, _NAN, _NAN, 0, 0.0, _NAN, max(df, 0), FLAG_N0)
-    variance = max(float(variance), 0.0)
-    p = min(max(float(p), 0.0), 1.0)
-    if _is_zero_variance(p, variance, n):
-        # exact zeros come out of floating point as 1e-35 or a hair below zero
-        variance = 0.0
-    se = math.sqrt(variance)
-    low, high = _METHODS[ci](p, variance, n, df, level)
-    if ci == "korn-graubard":
-        kg_low, kg_high = low, high
-    else:
-        kg_low, kg_high = korn_graubard(p, variance, n, df, level)
-    if 0.0 < p < 1.0 and n > 1:
-        deff = variance / (p * (1.0 - p) / (n - 1))
-    else:
-        deff = _NAN
-    flags = []
-    if df <= 0:
-        flags.append(FLAG_DF0)
-    if n_eff < MIN_N_EFF:
-        flags.append(FLAG_NEFF)
-    if not math.isnan(kg_low) and kg_high - kg_low > MAX_CI_WIDTH:
-        flags.append(FLAG_WIDTH)
-    if lonely:
-        flags.append(FLAG_LONELY)
-    return Estimate(
-        estimate=p,
-        se=se,
-        ci_low=low,
-        ci_high=high,
-        n=int(n),
-        n_eff=float(n_eff),
-        deff=deff,
-        df=int(df),
-        flag=";".join(flags),
+    (estimate,) = make_estimates(
+        p=np.array([p], dtype=float),
+        variance=np.array([variance], dtype=float),
+        n=np.array([n]),
+        n_eff=np.array([n_eff], dtype=float),
+        df=np.array([df]),
+        lonely=np.array([lonely]),
+        ci=ci,
+        level=level,
     )
+    return estimate

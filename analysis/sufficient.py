@@ -73,7 +73,7 @@ from scipy import sparse
 from analysis.design import as_columns
 from analysis.errors import AnalysisError
 from analysis.estimators import DEFAULT_SATISFIED, DEFAULT_VALID
-from analysis.intervals import make_estimate
+from analysis.intervals import make_estimates
 from analysis.results import Estimate
 from analysis.weighting import PostStratification, Raking, calibration_factors
 
@@ -93,8 +93,35 @@ ANSWER_COLUMNS = ("question", "answer", "count", "sum_w", "sum_w2")
 _CHUNK_CELLS = 2_000_000
 
 
-def _strings(series: pd.Series) -> pd.Series:
-    return series.astype(object).where(series.notna(), "").astype(str).str.strip()
+def _normalised_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of values compared as stripped strings (missing = ``""``), and the sorted
+    distinct strings. Only the distinct raw values are converted, so this is fast on long
+    columns."""
+    raw_codes, raw_uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    labels = [
+        "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value).strip()
+        for value in raw_uniques
+    ]
+    uniques, inverse = np.unique(np.array(labels + [""], dtype=object), return_inverse=True)
+    return inverse[raw_codes].astype(np.int64), uniques
+
+
+def _combine(
+    codes: Sequence[np.ndarray], uniques: Sequence[np.ndarray], columns: Sequence[str], size: int
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Group code of every row from per-column codes (lexicographic order) and the labels."""
+    if not columns:
+        return np.zeros(size, dtype=np.int64), pd.DataFrame(index=[0])
+    dims = [len(u) for u in uniques]
+    if float(np.prod(np.array(dims, dtype=float))) < 2.0**62:
+        flat = np.ravel_multi_index(tuple(codes), tuple(dims))
+        distinct, inverse = np.unique(flat, return_inverse=True)
+        parts = np.unravel_index(distinct, tuple(dims))
+    else:
+        distinct, inverse = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
+        parts = tuple(distinct[:, j] for j in range(len(columns)))
+    labels = pd.DataFrame({c: u[part] for c, u, part in zip(columns, uniques, parts)})
+    return inverse.reshape(-1).astype(np.int64), labels
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,49 +185,42 @@ def sufficient_statistics(
         d = pd.to_numeric(data[weights], errors="coerce").to_numpy(dtype=float)
     else:
         d = np.asarray(weights, dtype=float)
-    frame = pd.DataFrame({key: _strings(data[key]) for key in keys}, index=data.index)
-    group_keys = list(keys) or ["_all"]
-    if not keys:
-        frame["_all"] = ""
-    frame["_w"] = d
-    frame["_w2"] = d * d
-    respondents = (
-        frame.groupby(group_keys, sort=True, dropna=False)
-        .agg(count=("_w", "size"), sum_w=("_w", "sum"), sum_w2=("_w2", "sum"))
-        .reset_index()
+    per_column = [_normalised_codes(data[key]) for key in keys]
+    group, labels = _combine(
+        [c for c, _ in per_column], [u for _, u in per_column], keys, n
     )
+    n_groups = len(labels)
+    respondents = labels.copy()
+    respondents["count"] = np.bincount(group, minlength=n_groups)
+    respondents["sum_w"] = np.bincount(group, weights=d, minlength=n_groups)
+    respondents["sum_w2"] = np.bincount(group, weights=d * d, minlength=n_groups)
     parts = []
     for question in questions:
-        answer = _strings(data[question])
-        given = (answer != "").to_numpy()
-        part = frame.loc[given, [*group_keys, "_w", "_w2"]].copy()
+        codes, uniques = _normalised_codes(data[question])
+        blank = int(np.searchsorted(uniques, ""))
+        given = codes != blank
+        combined = group[given] * len(uniques) + codes[given]
+        distinct, inverse = np.unique(combined, return_inverse=True)
+        part = labels.iloc[distinct // len(uniques)].reset_index(drop=True)
         part["question"] = question
-        part["answer"] = answer[given].to_numpy()
+        part["answer"] = uniques[distinct % len(uniques)]
+        part["count"] = np.bincount(inverse, minlength=len(distinct))
+        part["sum_w"] = np.bincount(inverse, weights=d[given], minlength=len(distinct))
+        part["sum_w2"] = np.bincount(inverse, weights=d[given] ** 2, minlength=len(distinct))
         parts.append(part)
-    columns = [*group_keys, "question", "answer", "_w", "_w2"]
-    long = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
-    if len(long):
-        answers = (
-            long.groupby([*group_keys, "question", "answer"], sort=True, dropna=False)
-            .agg(count=("_w", "size"), sum_w=("_w", "sum"), sum_w2=("_w2", "sum"))
-            .reset_index()
-        )
+    if parts:
+        answers = pd.concat(parts, ignore_index=True)
     else:
-        answers = pd.DataFrame(columns=[*group_keys, *ANSWER_COLUMNS])
+        answers = pd.DataFrame(columns=[*keys, *ANSWER_COLUMNS])
     if not keys:
-        respondents = respondents.drop(columns="_all")
-        answers = answers.drop(columns="_all")
+        respondents = respondents.reset_index(drop=True)
     return SufficientStatistics(keys=keys, respondents=respondents, answers=answers)
 
 
 def _codes(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, pd.DataFrame]:
     """Group code of every row and the table of distinct key values (sorted)."""
-    if not columns:
-        return np.zeros(len(frame), dtype=np.int64), pd.DataFrame(index=[0])
-    grouped = frame.groupby(list(columns), sort=True, dropna=False)
-    codes = grouped.ngroup().to_numpy(np.int64)
-    labels = grouped.size().reset_index()[list(columns)]
-    return codes, labels
+    per_column = [_normalised_codes(frame[c]) for c in columns]
+    return _combine([c for c, _ in per_column], [u for _, u in per_column], columns, len(frame))
 
 
 class StatisticsDesign:
@@ -237,14 +257,51 @@ class StatisticsDesign:
         unknown = [c for c in needed if c not in statistics.keys]
         if unknown:
             raise AnalysisError(f"columns {', '.join(unknown)} are not keys of the statistics")
-        groups = statistics.respondents.reset_index(drop=True)
-        self._groups = pd.DataFrame(
-            {key: _strings(groups[key]) for key in statistics.keys}, index=groups.index
+        respondents = statistics.respondents.reset_index(drop=True)
+        answers = statistics.answers.reset_index(drop=True)
+        n_resp = len(respondents)
+        keys = list(statistics.keys)
+        per_column = [
+            _normalised_codes(np.concatenate([respondents[k].to_numpy(object), answers[k].to_numpy(object)]))
+            for k in keys
+        ]
+        joint, labels = _combine(
+            [c for c, _ in per_column], [u for _, u in per_column], keys, n_resp + len(answers)
         )
-        self._count = groups["count"].to_numpy(dtype=float)
-        self._d1 = groups["sum_w"].to_numpy(dtype=float)
-        self._d2 = groups["sum_w2"].to_numpy(dtype=float)
-        self._h, _ = _codes(self._groups, self.strata_columns)
+        # groups = distinct key combinations of the respondents table (duplicates summed)
+        resp_codes = joint[:n_resp]
+        group_ids, group_of = np.unique(resp_codes, return_inverse=True)
+        self._groups = labels.iloc[group_ids].reset_index(drop=True) if keys else pd.DataFrame(
+            index=range(len(group_ids))
+        )
+        first = np.unique(group_of, return_index=True)[1]
+        self._key_codes = {k: per_column[j][0][:n_resp][first] for j, k in enumerate(keys)}
+        self._key_uniques = {k: per_column[j][1] for j, k in enumerate(keys)}
+        size = len(group_ids)
+        self._count = np.bincount(group_of, weights=respondents["count"].to_numpy(float), minlength=size)
+        self._d1 = np.bincount(group_of, weights=respondents["sum_w"].to_numpy(float), minlength=size)
+        self._d2 = np.bincount(group_of, weights=respondents["sum_w2"].to_numpy(float), minlength=size)
+        answer_codes = joint[n_resp:]
+        position = np.searchsorted(group_ids, answer_codes)
+        position = np.minimum(position, max(size - 1, 0))
+        if len(answer_codes) and not np.array_equal(group_ids[position], answer_codes):
+            raise AnalysisError("the answers table has key values absent from the respondents table")
+        question_codes, question_names = _normalised_codes(answers["question"])
+        value_codes, value_names = _normalised_codes(answers["answer"])
+        keep = value_names[value_codes] != ""
+        self._answers = pd.DataFrame(
+            {
+                "row": position[keep],
+                "question": question_names[question_codes][keep],
+                "answer": value_names[value_codes][keep],
+                "count": answers["count"].to_numpy(dtype=float)[keep],
+                "sum_w": answers["sum_w"].to_numpy(dtype=float)[keep],
+                "sum_w2": answers["sum_w2"].to_numpy(dtype=float)[keep],
+            }
+        )
+        self._by_question = {q: part for q, part in self._answers.groupby("question", sort=False)}
+        self._domains: dict[tuple[str, ...], tuple[np.ndarray, pd.DataFrame]] = {}
+        self._h, _ = self._group_codes(self.strata_columns)
         self.n_strata = int(self._h.max(initial=-1)) + 1
         self.stratum_sizes = np.bincount(self._h, weights=self._count, minlength=self.n_strata)
         self.lonely_strata = self.stratum_sizes == 1
@@ -252,11 +309,11 @@ class StatisticsDesign:
             self.lonely_strata, 1.0, self.stratum_sizes / np.maximum(self.stratum_sizes - 1, 1)
         )
         if weighting is None:
-            self._c = np.zeros(len(groups), dtype=np.int64)
+            self._c = np.zeros(len(self._groups), dtype=np.int64)
             self.n_cells = 1
             self._g_cell = np.ones(1)
         else:
-            self._c, cells = _codes(self._groups, weighting.keys)
+            self._c, cells = self._group_codes(weighting.keys)
             self.n_cells = len(cells)
             self._cell_d1 = np.bincount(self._c, weights=self._d1, minlength=self.n_cells)
             cell_locator = None
@@ -279,51 +336,70 @@ class StatisticsDesign:
             self._a1 = sparse.csr_matrix((g * d1_hc, (pair_c, pair_h)), shape=shape)
             self._a2 = sparse.csr_matrix((g * g * d2_hc, (pair_c, pair_h)), shape=shape)
             if isinstance(weighting, Raking):
-                blocks = []
-                for margin in weighting.margins:
-                    level, _ = _codes(cells, margin.keys)
-                    blocks.append(
-                        sparse.csr_matrix(
-                            (np.ones(self.n_cells), (np.arange(self.n_cells), level)),
-                            shape=(self.n_cells, int(level.max()) + 1),
-                        )
-                    )
-                self._x = sparse.hstack(blocks, format="csr")
-                xtdx = (self._x.T @ sparse.diags(self._cell_d1) @ self._x).toarray()
-                self._xtdx_pinv = np.linalg.pinv(xtdx, rcond=1e-12, hermitian=True)
+                self._prepare_raking_fit(cells, weighting)
         self._g = self._g_cell[self._c]
         self.weights = self._g * self._d1
-        answers = statistics.answers
-        answers = answers.loc[_strings(answers["answer"]) != ""]
-        index = self._groups.copy()
-        index["_row"] = np.arange(len(index))
-        keyed = pd.DataFrame({key: _strings(answers[key]) for key in statistics.keys})
-        if statistics.keys:
-            rows = keyed.merge(index, on=list(statistics.keys), how="left")["_row"].to_numpy()
-        else:
-            rows = np.zeros(len(answers))
-        if np.isnan(rows.astype(float)).any():
-            raise AnalysisError("the answers table has key values absent from the respondents table")
-        self._answers = pd.DataFrame(
-            {
-                "row": rows.astype(np.int64),
-                "question": _strings(answers["question"]).to_numpy(),
-                "answer": _strings(answers["answer"]).to_numpy(),
-                "count": answers["count"].to_numpy(dtype=float),
-                "sum_w": answers["sum_w"].to_numpy(dtype=float),
-                "sum_w2": answers["sum_w2"].to_numpy(dtype=float),
-            }
-        )
-        self._by_question = {q: part for q, part in self._answers.groupby("question", sort=False)}
 
     # ------------------------------------------------------------------ helpers
+    def _prepare_raking_fit(self, cells: pd.DataFrame, weighting: Raking) -> None:
+        """Precompute the base-weighted least-squares fit on the margin dummies.
+
+        The normal equations X'DX β = X'U are solved blockwise: the margin with most levels (A)
+        has a diagonal block D_A, the others (B) a small Schur complement
+        S = X_B'DX_B − X_B'DX_A D_A⁻¹ X_A'DX_B, inverted once (pseudo-inverse: the margins share
+        the intercept, so X is never of full rank; the fitted values are unique).
+        """
+        designs = []
+        for margin in weighting.margins:
+            level, labels = _codes(cells, margin.keys)
+            designs.append(
+                sparse.csr_matrix(
+                    (np.ones(self.n_cells), (np.arange(self.n_cells), level)),
+                    shape=(self.n_cells, len(labels)),
+                )
+            )
+        largest = int(np.argmax([x.shape[1] for x in designs]))
+        self._xa = designs[largest]
+        others = [x for i, x in enumerate(designs) if i != largest]
+        self._da = np.asarray(self._xa.T @ self._cell_d1).ravel()
+        if others:
+            self._xb = sparse.hstack(others, format="csr")
+            weighted_b = sparse.diags(self._cell_d1) @ self._xb
+            self._mab = np.asarray((self._xa.T @ weighted_b).todense())
+            mbb = np.asarray((self._xb.T @ weighted_b).todense())
+            schur = mbb - self._mab.T @ (self._mab / self._da[:, None])
+            self._schur_pinv = np.linalg.pinv(schur, rcond=1e-12, hermitian=True)
+        else:
+            self._xb = None
+
+    def _raking_fit(self, u: np.ndarray) -> np.ndarray:
+        """Fitted values X β̂ (m × cells) of the base-weighted regression of U (m × cells)."""
+        ra = np.asarray(self._xa.T @ u.T).T
+        if self._xb is None:
+            beta_a = ra / self._da
+            return np.asarray(self._xa @ beta_a.T).T
+        rb = np.asarray(self._xb.T @ u.T).T
+        beta_b = (rb - (ra / self._da) @ self._mab) @ self._schur_pinv
+        beta_a = (ra - beta_b @ self._mab.T) / self._da
+        return np.asarray(self._xa @ beta_a.T).T + np.asarray(self._xb @ beta_b.T).T
+
+    def _group_codes(self, columns: Sequence[str]) -> tuple[np.ndarray, pd.DataFrame]:
+        return _combine(
+            [self._key_codes[c] for c in columns],
+            [self._key_uniques[c] for c in columns],
+            columns,
+            len(self._groups),
+        )
+
     def domains(self, by: str | Sequence[str] | None) -> tuple[np.ndarray, pd.DataFrame]:
-        """Domain code of every respondent group and the table of domain key values."""
+        """Domain code of every respondent group and the table of domain key values (sorted)."""
         by = as_columns(by)
         unknown = [c for c in by if c not in self.statistics.keys]
         if unknown:
             raise AnalysisError(f"columns {', '.join(unknown)} are not keys of the statistics")
-        return _codes(self._groups, by)
+        if by not in self._domains:
+            self._domains[by] = self._group_codes(by)
+        return self._domains[by]
 
     def _question_sums(
         self, question: str, valid_values: Sequence[str], satisfied_values: Sequence[str]
@@ -396,8 +472,7 @@ class StatisticsDesign:
             if isinstance(self.weighting, PostStratification):
                 fit = u / self._cell_d1[None, :]
             else:
-                beta = np.asarray(self._x.T @ u.T).T @ self._xtdx_pinv
-                fit = np.asarray(self._x @ beta.T).T
+                fit = self._raking_fit(u)
             fit_r = fit[kl, c[lo:hi]]
             cells_h = kl * self.n_strata + h[lo:hi]
             s1 = np.bincount(cells_h, weights=g[lo:hi] * t1[lo:hi], minlength=m * self.n_strata)
@@ -458,23 +533,16 @@ class StatisticsDesign:
             > 0
         )
         variance = self._variances(dom, n_domains, p, big_b, sums)
-        estimates = []
-        for i in range(n_domains):
-            if n[i] == 0:
-                estimates.append(
-                    make_estimate(p=np.nan, variance=np.nan, n=0, n_eff=0.0, df=0, ci=ci, level=level)
-                )
-                continue
-            estimates.append(
-                make_estimate(
-                    p=float(p[i]),
-                    variance=float(variance[i]),
-                    n=int(n[i]),
-                    n_eff=float(big_b[i] ** 2 / w2[i]),
-                    df=int(n[i] - strata_in[i]),
-                    lonely=bool(lonely[i]),
-                    ci=ci,
-                    level=level,
-                )
-            )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            n_eff = np.where(n > 0, big_b**2 / w2, 0.0)
+        estimates = make_estimates(
+            p=p,
+            variance=variance,
+            n=n,
+            n_eff=n_eff,
+            df=np.where(n > 0, n - strata_in, 0),
+            lonely=lonely,
+            ci=ci,
+            level=level,
+        )
         return labels.reset_index(drop=True), estimates
