@@ -152,7 +152,7 @@ def center(center_id: int | None = None):
 @bp.route("/centers/<int:center_id>/counters/<int:counter_id>", methods=["GET", "POST"])
 def counter(center_id: int, counter_id: int | None = None):
     parent = _get(ServiceCenter, center_id)
-    obj = _get(Counter, counter_id) if counter_id else Counter(center=parent)
+    obj = _get(Counter, counter_id) if counter_id else Counter()
     if obj.center_id not in (None, parent.id):
         abort(404)
     form = CounterForm(obj=obj if counter_id else None)

@@ -1,6 +1,6 @@
 """Creating and updating centres from a CSV file, with a row-by-row report.
 
-Columns: ``code``, ``name_vi``, ``unit_code``, ``level`` (required); ``name_en``, ``address``,
+Comma- or semicolon-separated. Columns: ``code``, ``name_vi``, ``unit_code``, ``level`` (required); ``name_en``, ``address``,
 ``active``, ``valid_from``, ``valid_to``, ``instrument`` (optional). A row that is rejected
 changes nothing; the other rows are applied.
 """
@@ -117,7 +117,10 @@ def import_centers(session: Session, data: bytes, today: date) -> ImportReport:
         return ImportReport([], _("The file is not UTF-8 text. Save it as “CSV UTF-8” and try again."))
     if "\x00" in text:
         return ImportReport([], _("The file is not a CSV text file."))
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    # Excel with Vietnamese regional settings (decimal comma) saves CSV with semicolons.
+    first_line = text.split("\n", 1)[0]
+    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = [h.strip() for h in reader.fieldnames or []]
     missing = [c for c in REQUIRED if c not in header]
     if missing:

@@ -65,3 +65,11 @@ def phone(request, browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture()
+def desktop(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN", accept_downloads=True)
+    page = context.new_page()
+    yield page
+    context.close()
