@@ -39,6 +39,15 @@ class Config:
     # The form's signed start time is accepted for this long.
     FORM_MAX_AGE_SECONDS = 24 * 3600
     DEMO_PASSWORD: str | None = None
+    # Keys that sign poster links, oldest first; the last one signs. Empty: SECRET_KEY.
+    LINK_SIGNING_KEYS: tuple[str, ...] = ()
+    # Key for the hashes of dossier codes and link tokens. Empty: SECRET_KEY.
+    LINK_HASH_KEY: str | None = None
+    DOSSIER_LINK_DAYS = 30
+    # Public address printed on posters and links (e.g. https://hailong.quangninh.gov.vn).
+    PUBLIC_BASE_URL: str | None = None
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
     TESTING = False
     DEBUG = False
 
@@ -53,6 +62,16 @@ class Config:
             settings["DEMO_PASSWORD"] = environ["SIPAS_DEMO_PASSWORD"]
         if environ.get("SIPAS_DEFAULT_INSTRUMENT"):
             settings["DEFAULT_INSTRUMENT"] = environ["SIPAS_DEFAULT_INSTRUMENT"]
+        if environ.get("SIPAS_LINK_SIGNING_KEYS"):
+            settings["LINK_SIGNING_KEYS"] = tuple(k.strip() for k in environ["SIPAS_LINK_SIGNING_KEYS"].split(",") if k.strip())
+        if environ.get("SIPAS_LINK_HASH_KEY"):
+            settings["LINK_HASH_KEY"] = environ["SIPAS_LINK_HASH_KEY"]
+        if environ.get("SIPAS_DOSSIER_LINK_DAYS", "").isdigit():
+            settings["DOSSIER_LINK_DAYS"] = int(environ["SIPAS_DOSSIER_LINK_DAYS"])
+        if environ.get("SIPAS_BASE_URL"):
+            settings["PUBLIC_BASE_URL"] = environ["SIPAS_BASE_URL"].rstrip("/")
+        if environ.get("RATELIMIT_STORAGE_URI"):
+            settings["RATELIMIT_STORAGE_URI"] = environ["RATELIMIT_STORAGE_URI"]
         return settings
 
 
