@@ -17,7 +17,7 @@ Sufficient statistics (statistics.md §6)
 Indices driven by an instrument's index rules
     :func:`compute_indices` (per-respondent data), :func:`indices_from_statistics` (the
     sufficient-statistics tables the web app builds with one ``GROUP BY``),
-    :func:`add_period`.
+    :func:`result_columns`, :func:`add_period`, :func:`period_labels`.
 Results
     :class:`Estimate`; intervals in :mod:`analysis.intervals`.
 """
@@ -30,6 +30,8 @@ from analysis.errors import (
     WeightingError,
 )
 from analysis.estimators import item_index, mean_of_item_indices, proportion
+from analysis.indices import compute_indices, indices_from_statistics, result_columns
+from analysis.periods import add_period, period_labels
 from analysis.results import Estimate
 from analysis.sufficient import StatisticsDesign, SufficientStatistics, sufficient_statistics
 from analysis.weighting import PostStratification, Raking, Totals
@@ -48,8 +50,13 @@ __all__ = [
     "SurveyDesign",
     "Totals",
     "WeightingError",
+    "add_period",
+    "compute_indices",
+    "indices_from_statistics",
     "item_index",
     "mean_of_item_indices",
+    "period_labels",
     "proportion",
+    "result_columns",
     "sufficient_statistics",
 ]

@@ -71,7 +71,7 @@ import pandas as pd
 from scipy import sparse
 
 from analysis.design import as_columns
-from analysis.errors import AnalysisError
+from analysis.errors import AnalysisError, DataError
 from analysis.estimators import DEFAULT_SATISFIED, DEFAULT_VALID
 from analysis.intervals import make_estimates
 from analysis.results import Estimate
@@ -185,6 +185,10 @@ def sufficient_statistics(
         d = pd.to_numeric(data[weights], errors="coerce").to_numpy(dtype=float)
     else:
         d = np.asarray(weights, dtype=float)
+    bad = ~np.isfinite(d) | (d <= 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(f"weight {d[i]!r} at position {i} is not a finite number > 0")
     per_column = [_normalised_codes(data[key]) for key in keys]
     group, labels = _combine(
         [c for c, _ in per_column], [u for _, u in per_column], keys, n
@@ -281,6 +285,13 @@ class StatisticsDesign:
         self._count = np.bincount(group_of, weights=respondents["count"].to_numpy(float), minlength=size)
         self._d1 = np.bincount(group_of, weights=respondents["sum_w"].to_numpy(float), minlength=size)
         self._d2 = np.bincount(group_of, weights=respondents["sum_w2"].to_numpy(float), minlength=size)
+        sums_ok = (
+            np.isfinite(self._d1) & np.isfinite(self._d2) & (self._count > 0) & (self._d1 > 0)
+        )
+        if not sums_ok.all():
+            raise AnalysisError(
+                "the respondents table needs count > 0 and finite sum_w > 0 in every row"
+            )
         answer_codes = joint[n_resp:]
         position = np.searchsorted(group_ids, answer_codes)
         position = np.minimum(position, max(size - 1, 0))

@@ -99,6 +99,11 @@ def test_csv_output_equals_r_for_stratified_domains(tmp_path, capsys):
         question = questions.get(row["index"], row["index"])
         var = "commune_code" if row["commune_code"] else ""
         assert_matches_r(row, reference_row("strat", question, var, row["commune_code"]))
+    mean_of_items = read_reference("reference_mean_of_items.csv")
+    ref = mean_of_items[(mean_of_items.design == "strat") & (mean_of_items.domain == "X4")].iloc[0]
+    tcm = results[(results.commune_code == "X4") & (results["index"] == "TCM")].iloc[0]
+    assert tcm.estimate == pytest.approx(ref.estimate, abs=1e-9)
+    assert tcm.se == pytest.approx(ref.se, rel=1e-7)
     one = results[(results.commune_code == "X1") & (results["index"] == "SIPAS")].iloc[0]
     assert math.isnan(one.ci_low) and "df=0" in one.flag and "n_eff<30" in one.flag
     lonely = results[(results.commune_code == "") & (results["index"] == "SIPAS")].iloc[0]

@@ -254,6 +254,14 @@ def test_statistics_tables_from_sql_shaped_frames():
     pd.testing.assert_frame_equal(direct, table)
     with pytest.raises(AnalysisError):
         analysis.SufficientStatistics(("center_code",), respondents.drop(columns="sum_w2"), answers)
+    stray = answers.assign(center_code=["a", "a", "b", "z"])
+    with pytest.raises(AnalysisError, match="absent from the respondents"):
+        StatisticsDesign(analysis.SufficientStatistics(("center_code",), respondents, stray))
+    broken = respondents.assign(sum_w=[3.0, np.nan])
+    with pytest.raises(AnalysisError, match="finite"):
+        StatisticsDesign(analysis.SufficientStatistics(("center_code",), broken, answers))
+    with pytest.raises(DataError, match="weight"):
+        sufficient_statistics(data, keys="center_code", questions=["HL"], weights=[1, 1, 0, 1, 1])
 
 
 # ---------------------------------------------------------------- weighting
