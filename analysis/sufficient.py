@@ -43,6 +43,27 @@ non-blank answers (rows for blank answers may be present or absent; they are ign
 
 n_h (respondents per stratum) is Σ ``count`` of ``respondents`` over the stratum.
 
+Use (the web app)
+-----------------
+::
+
+    from analysis import Raking, SufficientStatistics, Totals, indices_from_statistics
+
+    statistics = SufficientStatistics(("center_code", "field_code", "period"), respondents, answers)
+    results = indices_from_statistics(
+        statistics,
+        instrument.index_definitions,          # rule "question" only on this path
+        strata=("center_code", "period"),
+        weighting=None,                        # or PostStratification(Totals.from_frame(df))
+        by=("center_code",),                   # or () for the whole sample only
+        ci="korn-graubard",
+        level=0.95,
+    )                                          # DataFrame, columns of interfaces.md §4 Results
+
+The tables must hold one instrument version's responses (versions are never pooled), or carry
+``instrument`` as a key and as a ``by`` column. :class:`StatisticsDesign` can be built once and
+passed as ``design=`` to serve several ``by`` requests without recomputing the weights.
+
 Formulas
 --------
 For a question, a domain k and a group r of ``respondents`` (stratum h, cell c, calibration
