@@ -34,8 +34,6 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     PERMANENT_SESSION_LIFETIME = 365 * 24 * 3600
     DEFAULT_INSTRUMENT = "sipas-dvhcc-2023@1"
-    # Submissions faster than this are flagged as implausibly fast (not refused).
-    MIN_PLAUSIBLE_SECONDS = 20
     # The form's signed start time is accepted for this long.
     FORM_MAX_AGE_SECONDS = 24 * 3600
     DEMO_PASSWORD: str | None = None
@@ -48,6 +46,21 @@ class Config:
     PUBLIC_BASE_URL: str | None = None
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
+    # When Redis is unreachable, keep limiting in each worker's memory (and log it) rather than fail.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    # Survey submissions (counted when accepted). A centre's shared Wi-Fi is one network, so the
+    # device (first-party cookie) and the centre carry the tight limits, the network a loose one.
+    SURVEY_LIMIT_DEVICE = "5 per hour;10 per day"
+    SURVEY_LIMIT_CENTER = "40 per 10 minutes"
+    SURVEY_LIMIT_NETWORK = "300 per hour"
+    # A submission faster than this is refused (a person can resubmit a moment later);
+    # slower but still implausible ones are only flagged (analysis.integrity.Rules).
+    SUBMIT_HARD_MIN_BASE = 3.0
+    SUBMIT_HARD_MIN_PER_ANSWER = 0.3
+    # Hash key of device and network identifiers (daily keys are derived from it). Empty: SECRET_KEY.
+    LINKAGE_KEY: str | None = None
+    # Behind a reverse proxy: how many proxies set X-Forwarded-For (0: none).
+    PROXY_COUNT = 0
     TESTING = False
     DEBUG = False
 
@@ -72,6 +85,13 @@ class Config:
             settings["PUBLIC_BASE_URL"] = environ["SIPAS_BASE_URL"].rstrip("/")
         if environ.get("RATELIMIT_STORAGE_URI"):
             settings["RATELIMIT_STORAGE_URI"] = environ["RATELIMIT_STORAGE_URI"]
+        for name in ("DEVICE", "CENTER", "NETWORK"):
+            if environ.get(f"SIPAS_LIMIT_{name}"):
+                settings[f"SURVEY_LIMIT_{name}"] = environ[f"SIPAS_LIMIT_{name}"]
+        if environ.get("SIPAS_LINKAGE_KEY"):
+            settings["LINKAGE_KEY"] = environ["SIPAS_LINKAGE_KEY"]
+        if environ.get("SIPAS_PROXY_COUNT", "").isdigit():
+            settings["PROXY_COUNT"] = int(environ["SIPAS_PROXY_COUNT"])
         return settings
 
 
@@ -83,6 +103,9 @@ class TestingConfig(Config):
     TESTING = True
     SECRET_KEY = "testing-secret"
     SQLALCHEMY_DATABASE_URI = "sqlite://"
+    # Tests submit forms in milliseconds; the tests of these rules switch them back on.
+    SUBMIT_HARD_MIN_BASE = 0.0
+    SUBMIT_HARD_MIN_PER_ANSWER = 0.0
 
     @classmethod
     def settings_from_environment(cls, environ: dict) -> dict:

@@ -12,7 +12,7 @@ from typing import Iterable
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import Field as FormField
-from wtforms import HiddenField, RadioField, SelectField, SelectMultipleField, TextAreaField
+from wtforms import HiddenField, RadioField, StringField, SelectField, SelectMultipleField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, StopValidation, ValidationError
 
@@ -65,6 +65,8 @@ class SurveyForm(FlaskForm):
     """Base class; ``build_survey_form`` adds one field per question."""
 
     started = HiddenField()
+    # The honeypot: hidden from people by CSS and from screen readers; programs fill it in.
+    website = StringField(validators=[Optional(), Length(max=200)])
 
     def unknown_fields(self, submitted: Iterable[str]) -> list[str]:
         known = set(self._fields)

@@ -1,22 +1,68 @@
-"""Survey pages: ``/s/<center_code>`` (QR posters), ``/r/<token>`` (one-time dossier links)."""
+"""Survey pages: ``/s/<center_code>`` (QR posters), ``/r/<token>`` (one-time dossier links).
+
+Layers against stuffing, in order: rate limits per device, per centre and per network
+(counted on accepted submissions); a CSRF token and a signed start time; a honeypot field; a
+hard minimum completion time; one response per device per centre per day on the poster link
+(a database constraint), one per dossier on ``/r/``; and quality flags on what gets through.
+"""
 
 from __future__ import annotations
 
+import secrets
+
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
 
 from app.errors import error_response
-from app.extensions import db
+from app.extensions import db, limiter
 from app.i18n import current_language
 from app.public.forms import build_survey_form
 from app.services.centers import active_fields, find_open_center
 from app.services.form_start import issue_start_token, read_start_token
 from app.services.instruments import instrument_for_center
+from app.services.linkage import DEVICE_COOKIE, device_hash, network_hash
 from app.services.links import LinkError, consume_dossier_link, find_dossier_link, read_poster_token
-from app.services.submissions import submit_response
+from app.services.quality import rules_from_config
+from app.services.submissions import Linkage, submit_response
 from app.timeutil import now_utc, today_in_vietnam
 
 bp = Blueprint("public", __name__)
+
+
+def _device_id() -> str:
+    """This phone's first-party cookie, created on its first visit."""
+    device = request.cookies.get(DEVICE_COOKIE, "")
+    if not (16 <= len(device) <= 64) or not device.replace("-", "").replace("_", "").isalnum():
+        device = g.get("new_device") or secrets.token_urlsafe(16)
+        g.new_device = device
+    return device
+
+
+@bp.after_request
+def remember_device(response):
+    if g.get("new_device"):
+        response.set_cookie(
+            DEVICE_COOKIE,
+            g.new_device,
+            max_age=365 * 24 * 3600,
+            httponly=True,
+            samesite="Lax",
+            secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+        )
+    return response
+
+
+def _device_limit_key() -> str:
+    return f"device:{_device_id()}"
+
+
+def _center_limit_key() -> str:
+    return f"center:{(request.view_args or {}).get('center_code', '')}"
+
+
+def _accepted(response) -> bool:
+    return response.status_code == 303
 
 
 def _open_center_or_404(center_code: str):
@@ -33,25 +79,26 @@ def _link_problem(reason: str):
         "unknown": (404, _("Link not found"), _("This survey link does not exist. Please check the link on your appointment slip or message.")),
         "expired": (410, _("This link has expired"), _("This survey link has expired. Thank you for your interest.")),
         "answered": (409, _("Already answered"), _("This survey has already been answered for this dossier. Thank you!")),
+        "device_today": (409, _("Already answered today"), _("You have already rated this centre today. Thank you!")),
     }
     status, title, message = messages[reason]
     return error_response(status, title, message)
 
 
 def _survey_page(center, *, poster_origin=None, dossier_link=None):
+    config = current_app.config
     instrument = instrument_for_center(center)
     fields = active_fields(db.session)
     language = current_language()
     fixed = {"field_code": dossier_link.field.code} if dossier_link and dossier_link.field else {}
     form = build_survey_form(instrument, fields, language, fixed=fixed)
-    secret = current_app.config["SECRET_KEY"]
+    secret = config["SECRET_KEY"]
+    device = _device_id()
     form_errors: list[str] = []
     started_at = None
 
     if request.method == "POST":
-        started_at = read_start_token(
-            secret, form.started.data or "", center.code, current_app.config["FORM_MAX_AGE_SECONDS"]
-        )
+        started_at = read_start_token(secret, form.started.data or "", center.code, config["FORM_MAX_AGE_SECONDS"])
         unknown = form.unknown_fields(request.form.keys())
         if unknown:
             form_errors.append(_("The form contains questions that do not belong to this survey: %(codes)s.", codes=", ".join(unknown[:5])))
@@ -61,27 +108,16 @@ def _survey_page(center, *, poster_origin=None, dossier_link=None):
             form_errors.append(_("This form has expired or is not valid. Please check your answers and send them again."))
         if form.validate() and not form_errors:
             now = now_utc()
-            stored = submit_response(
-                db.session,
-                center=center,
-                instrument=instrument,
-                answers={**form.answers(instrument), **fixed},
-                fields_by_code={f.code: f for f in fields},
-                locale=language,
-                started_at=started_at,
-                submitted_at=now,
-                min_plausible_seconds=current_app.config["MIN_PLAUSIBLE_SECONDS"],
-                poster_id=poster_origin.poster_id if poster_origin else None,
-                counter_id=poster_origin.counter_id if poster_origin else None,
-            )
-            if dossier_link is not None:
-                try:
-                    consume_dossier_link(db.session, dossier_link, stored.id, now)
-                except LinkError as error:
-                    db.session.rollback()
-                    return _link_problem(error.reason)
-            db.session.commit()
-            return redirect(url_for("public.thanks", center_code=center.code), code=303)
+            answers = {**form.answers(instrument), **fixed}
+            if form.website.data:
+                # The honeypot: people never see this field, programs fill it in. Thank them, store nothing.
+                return redirect(url_for("public.thanks", center_code=center.code), code=303)
+            answered = sum(len(v) if isinstance(v, list) else 1 for v in answers.values())
+            hard_minimum = config["SUBMIT_HARD_MIN_BASE"] + config["SUBMIT_HARD_MIN_PER_ANSWER"] * answered
+            if (now - started_at).total_seconds() < hard_minimum:
+                form_errors.append(_("You answered very quickly. Please check your answers, then send them again."))
+            else:
+                return _store(center, instrument, fields, answers, language, started_at, now, device, poster_origin, dossier_link)
 
     if started_at is None:
         # Keep a valid start time across corrections so the completion time stays honest.
@@ -99,7 +135,61 @@ def _survey_page(center, *, poster_origin=None, dossier_link=None):
     return html, status
 
 
+def _store(center, instrument, fields, answers, language, started_at, now, device, poster_origin, dossier_link):
+    config = current_app.config
+    day = today_in_vietnam()
+    linkage = Linkage(
+        via="dossier" if dossier_link is not None else "poster",
+        day=day,
+        device_hash=device_hash(config, device, day),
+        network_hash=network_hash(config, request.remote_addr, day),
+    )
+    try:
+        stored = submit_response(
+            db.session,
+            center=center,
+            instrument=instrument,
+            answers=answers,
+            fields_by_code={f.code: f for f in fields},
+            locale=language,
+            started_at=started_at,
+            submitted_at=now,
+            rules=rules_from_config(config),
+            linkage=linkage,
+            poster_id=poster_origin.poster_id if poster_origin else None,
+            counter_id=poster_origin.counter_id if poster_origin else None,
+        )
+        if dossier_link is not None:
+            consume_dossier_link(db.session, dossier_link, stored.id, now)
+        db.session.commit()
+    except LinkError as error:
+        db.session.rollback()
+        return _link_problem(error.reason)
+    except IntegrityError:
+        # The only constraint a valid submission can break: this device answered here today.
+        db.session.rollback()
+        return _link_problem("device_today")
+    return redirect(url_for("public.thanks", center_code=center.code), code=303)
+
+
+def _survey_limits(view):
+    for limit, key in (
+        ("SURVEY_LIMIT_DEVICE", _device_limit_key),
+        ("SURVEY_LIMIT_CENTER", _center_limit_key),
+        ("SURVEY_LIMIT_NETWORK", None),
+    ):
+        view = limiter.limit(
+            lambda name=limit: current_app.config[name],
+            key_func=key,
+            methods=["POST"],
+            deduct_when=_accepted,
+            scope=limit.lower(),
+        )(view)
+    return view
+
+
 @bp.route("/s/<center_code>", methods=["GET", "POST"])
+@_survey_limits
 def survey(center_code: str):
     center = _open_center_or_404(center_code)
     origin = None
@@ -113,6 +203,7 @@ def survey(center_code: str):
 
 
 @bp.route("/r/<token>", methods=["GET", "POST"])
+@_survey_limits
 def dossier_survey(token: str):
     try:
         link = find_dossier_link(db.session, current_app.config, token, now_utc())

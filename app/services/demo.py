@@ -16,6 +16,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from analysis.integrity import Rules
 from app.models import AdministrativeUnit, Counter, Field, Response, ServiceCenter, User
 from app.services.submissions import submit_response
 from app.timeutil import VIETNAM
@@ -195,8 +196,9 @@ def seed_demo(session: Session, responses: int, now: datetime, password: str | N
             locale="vi" if generator.rng.random() < 0.97 else "en",
             started_at=started,
             submitted_at=submitted,
-            min_plausible_seconds=20,
+            rules=Rules(),
             source="demo",
+            compare_with_recent=False,
         )
     return DemoReport([c.code for c in centers], missing, existing + missing, passwords)
 

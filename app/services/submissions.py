@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from app.models import Answer, Field, Response, ResponseFlag, ServiceCenter
+from analysis.integrity import Rules
+from app.models import Answer, Field, Response, ResponseLinkage, ServiceCenter
 from app.services.instruments import ensure_published
-from app.services.quality import submission_flags
+from app.services.quality import record_flags
 from surveys import Instrument
 
 
@@ -19,6 +20,17 @@ from surveys import Instrument
 class StoredResponse:
     id: int
     uid: str
+    flags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Linkage:
+    """Where a response came from, as keyed hashes (``app.services.linkage``)."""
+
+    via: str
+    day: date
+    device_hash: str | None
+    network_hash: str | None
 
 
 def submit_response(
@@ -31,17 +43,19 @@ def submit_response(
     locale: str,
     started_at: datetime | None,
     submitted_at: datetime,
-    min_plausible_seconds: int,
+    rules: Rules,
+    linkage: Linkage | None = None,
     source: str = "survey",
     poster_id: int | None = None,
     counter_id: int | None = None,
+    compare_with_recent: bool = True,
 ) -> StoredResponse:
-    """Insert one response with its answers and quality flags in the session's transaction.
+    """Insert one response with its answers, linkage and quality flags in the session's transaction.
 
-    Never commits.
-
-    ``answers`` must already be validated against ``instrument``: codes by question code, a list
-    for several choices, text for open questions.
+    Never commits. ``answers`` must already be validated against ``instrument``: codes by question
+    code, a list for several choices, text for open questions. With ``via = 'poster'`` the database
+    refuses a second response from the same device at the same centre on the same day
+    (IntegrityError).
     """
     version = ensure_published(session, instrument)
     field_code = answers.get("field_code")
@@ -79,10 +93,30 @@ def submit_response(
                 rows.append({"response_id": response_id, "question_code": question.code, "value": value, "text": None})
     if rows:
         session.execute(insert(Answer), rows)
-    flags = [
-        {"response_id": response_id, "code": code, "reason": reason}
-        for code, reason in submission_flags(started_at, submitted_at, min_plausible_seconds)
-    ]
-    if flags:
-        session.execute(insert(ResponseFlag), flags)
-    return StoredResponse(response_id, uid)
+    if linkage is not None:
+        session.execute(
+            insert(ResponseLinkage).values(
+                response_id=response_id,
+                center_id=center.id,
+                day=linkage.day,
+                via=linkage.via,
+                device_hash=linkage.device_hash,
+                network_hash=linkage.network_hash,
+                created_at=submitted_at,
+            )
+        )
+    flags = record_flags(
+        session,
+        response_id=response_id,
+        center_id=center.id,
+        instrument=instrument,
+        answers=answers,
+        started_at=started_at,
+        submitted_at=submitted_at,
+        device=linkage.device_hash if linkage else None,
+        network=linkage.network_hash if linkage else None,
+        via=linkage.via if linkage else "poster",
+        rules=rules,
+        compare_with_recent=compare_with_recent,
+    )
+    return StoredResponse(response_id, uid, tuple(flags))

@@ -218,6 +218,7 @@ def test_two_concurrent_submissions_exactly_one_wins(app, survey_center, db, dat
 
     from app.models import ServiceCenter
     from app.services.submissions import submit_response
+    from analysis.integrity import Rules
     from surveys import load_instrument
 
     with app.app_context():
@@ -240,7 +241,7 @@ def test_two_concurrent_submissions_exactly_one_wins(app, survey_center, db, dat
                     stored = submit_response(
                         session, center=center, instrument=load_instrument("sipas-kiosk-2023@1"),
                         answers={"HL": "5"}, fields_by_code={}, locale="vi", started_at=None,
-                        submitted_at=now_utc(), min_plausible_seconds=20,
+                        submitted_at=now_utc(), rules=Rules(),
                     )
                 consume_dossier_link(session, link, stored.id, now_utc())
                 session.commit()
