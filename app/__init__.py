@@ -36,13 +36,14 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     errors.init_app(app)
 
     from app.admin.routes import bp as admin_bp
+    from app.analyst.routes import bp as analyst_bp
     from app.api.routes import bp as api_bp
     from app.auth.routes import bp as auth_bp
     from app.ops.routes import bp as ops_bp
     from app.public.routes import bp as public_bp
     from app.staff.routes import bp as staff_bp
 
-    for blueprint in (public_bp, ops_bp, auth_bp, staff_bp, admin_bp, api_bp):
+    for blueprint in (public_bp, ops_bp, auth_bp, staff_bp, admin_bp, analyst_bp, api_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)
     app.cli.add_command(sipas_cli)

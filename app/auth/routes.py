@@ -17,7 +17,8 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 
 def home_for(user) -> str:
-    return url_for("admin.index") if user.role == "admin" else url_for("staff.index") if user.role == "staff" else url_for("auth.account")
+    homes = {"admin": "admin.index", "staff": "staff.index", "analyst": "analyst.index"}
+    return url_for(homes.get(user.role, "auth.account"))
 
 
 def _safe_next(target: str | None) -> str | None:

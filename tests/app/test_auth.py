@@ -24,7 +24,7 @@ def test_login_page_is_vietnamese(client):
 
 
 def test_each_role_lands_on_its_home(app, make_user, survey_center):
-    homes = {"admin": "/admin/", "staff": "/staff/", "analyst": "/auth/account"}
+    homes = {"admin": "/admin/", "staff": "/staff/", "analyst": "/analyst/"}
     for role, home in homes.items():
         make_user(role, centers=[survey_center] if role == "staff" else [])
         response = login(app.test_client(), f"{role}@example.vn", PASSWORD)

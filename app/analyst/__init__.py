@@ -1,0 +1,1 @@
+"""Analysts: dashboards, tables, downloads, the report, and the review of flagged responses."""

@@ -1,0 +1,213 @@
+"""From database rows to the frames that ``analysis`` reads.
+
+The only place that turns stored responses into statistics input. The indices come from one
+``GROUP BY`` over the answers (statistics.md §6): counts per centre × field × channel × period ×
+question × answer, plus respondents per centre × field × channel × period. Every domain, stratum
+and weighting cell that the analyst can choose is a roll-up of those counts, so nothing else is
+read, whatever the number of responses. Weights are constant within weighting cells, so counts
+are the whole story (``sum_w = sum_w2 = count``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
+
+import pandas as pd
+from sqlalchemy import Integer, String, and_, cast, exists, func, literal, not_, or_, select
+from sqlalchemy.orm import Session
+
+from analysis import PostStratification, Raking, StatisticsDesign, SufficientStatistics, indices_from_statistics
+from app.models import Answer, Field, InstrumentVersion, Response, ResponseFlag, ResponseReview, ServiceCenter
+from app.timeutil import VIETNAM
+from surveys import Instrument, load_instrument
+
+#: Columns an analyst may report by, stratify on or weight by on the database path.
+KEY_COLUMNS = ("center_code", "commune_code", "district_code", "province_code", "level", "field_code", "channel", "period")
+PERIODS = ("month", "quarter", "year")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which responses count: one instrument version, a date range (Vietnam days, inclusive) and
+    optional filters. ``exclude_flagged`` leaves out flagged responses that no analyst has
+    decided to include, and responses an analyst excluded."""
+
+    instrument: str
+    since: date | None = None
+    until: date | None = None
+    center_codes: tuple[str, ...] = ()
+    unit_codes: tuple[str, ...] = ()
+    level: str | None = None
+    field_codes: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    exclude_flagged: bool = False
+    period: str = "quarter"
+
+    def with_changes(self, **changes) -> Selection:
+        return replace(self, **changes)
+
+
+def _period_expression(dialect: str, period: str):
+    column = Response.submitted_at
+    if dialect == "postgresql":
+        local = func.timezone("Asia/Ho_Chi_Minh", column)
+        pattern = {"month": "YYYY-MM", "quarter": 'YYYY-"Q"Q', "year": "YYYY"}[period]
+        return func.to_char(local, pattern)
+    # SQLite stores naive UTC; Vietnam has kept UTC+7 without daylight saving since 1975.
+    if period == "month":
+        return func.strftime("%Y-%m", column, "+7 hours")
+    if period == "year":
+        return func.strftime("%Y", column, "+7 hours")
+    quarter = cast((cast(func.strftime("%m", column, "+7 hours"), Integer) + 2) // 3, String)
+    return func.strftime("%Y", column, "+7 hours").op("||")(literal("-Q")).op("||")(quarter)
+
+
+def _filters(session: Session, selection: Selection) -> list:
+    instrument = load_instrument(selection.instrument)
+    version_id = session.scalar(
+        select(InstrumentVersion.id).filter_by(instrument_id=instrument.id, version=instrument.version)
+    )
+    conditions = [Response.instrument_version_id == (version_id if version_id is not None else -1)]
+    if selection.since:
+        conditions.append(Response.submitted_at >= datetime.combine(selection.since, time(), VIETNAM))
+    if selection.until:
+        conditions.append(Response.submitted_at < datetime.combine(selection.until + timedelta(days=1), time(), VIETNAM))
+    centers = _centers(session)
+    chosen = set(centers)
+    if selection.center_codes:
+        chosen &= {i for i, c in centers.items() if c["center_code"] in selection.center_codes}
+    if selection.unit_codes:
+        chosen &= {
+            i for i, c in centers.items()
+            if {c["commune_code"], c["district_code"], c["province_code"]} & set(selection.unit_codes)
+        }
+    if selection.level:
+        chosen &= {i for i, c in centers.items() if c["level"] == selection.level}
+    if chosen != set(centers):
+        conditions.append(Response.center_id.in_(sorted(chosen) or [-1]))
+    if selection.field_codes:
+        field_ids = select(Field.id).where(Field.code.in_(selection.field_codes))
+        conditions.append(Response.field_id.in_(field_ids))
+    if selection.channels:
+        conditions.append(Response.channel.in_(selection.channels))
+    if selection.exclude_flagged:
+        flagged = exists().where(ResponseFlag.response_id == Response.id)
+        review = select(ResponseReview.decision).where(ResponseReview.response_id == Response.id).scalar_subquery()
+        conditions.append(
+            or_(
+                and_(not_(flagged), or_(review.is_(None), review != "exclude")),
+                review == "include",
+            )
+        )
+    return conditions
+
+
+def _centers(session: Session) -> dict[int, dict[str, str]]:
+    """Key values of every centre: its code, level and the codes of its units."""
+    result = {}
+    for center in session.scalars(select(ServiceCenter)):
+        unit = center.unit
+
+        def code(level: str) -> str:
+            found = unit.ancestor(level) if unit is not None else None
+            return found.code if found is not None else ""
+
+        result[center.id] = {
+            "center_code": center.code,
+            "commune_code": code("commune"),
+            "district_code": code("district"),
+            "province_code": code("province"),
+            "level": center.level,
+        }
+    return result
+
+
+def sufficient_tables(session: Session, selection: Selection, keys: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``respondents`` and ``answers`` tables of ``analysis.sufficient`` for ``keys``.
+
+    Two ``GROUP BY`` queries at the finest grain (centre × field × channel × period), rolled up
+    to ``keys`` in memory.
+    """
+    unknown = set(keys) - set(KEY_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown key columns: {', '.join(sorted(unknown))}")
+    dialect = session.get_bind().dialect.name
+    period = _period_expression(dialect, selection.period).label("period")
+    conditions = _filters(session, selection)
+    grain = [Response.center_id, Response.field_id, Response.channel, period]
+    respondents = pd.DataFrame(
+        session.execute(select(*grain, func.count().label("count")).where(*conditions).group_by(*grain)).all(),
+        columns=["center_id", "field_id", "channel", "period", "count"],
+    )
+    questions = sorted(index_questions(load_instrument(selection.instrument)))
+    answers = pd.DataFrame(
+        session.execute(
+            select(*grain, Answer.question_code, Answer.value, func.count().label("count"))
+            .join(Answer, Answer.response_id == Response.id)
+            .where(*conditions, Answer.question_code.in_(questions), Answer.value.is_not(None))
+            .group_by(*grain, Answer.question_code, Answer.value)
+        ).all(),
+        columns=["center_id", "field_id", "channel", "period", "question", "answer", "count"],
+    )
+    centers = _centers(session)
+    fields = dict(session.execute(select(Field.id, Field.code)).all())
+    return _roll_up(respondents, centers, fields, keys, []), _roll_up(answers, centers, fields, keys, ["question", "answer"])
+
+
+def index_questions(instrument: Instrument) -> set[str]:
+    codes = set()
+    for definition in instrument.index_definitions:
+        if definition.question:
+            codes.add(definition.question)
+        codes.update(definition.items)
+    return codes
+
+
+def _roll_up(frame: pd.DataFrame, centers, fields, keys, extra: list[str]) -> pd.DataFrame:
+    columns = list(keys) + extra
+    if frame.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns} | {"count": [], "sum_w": [], "sum_w2": []})
+    for key in ("center_code", "commune_code", "district_code", "province_code", "level"):
+        if key in keys:
+            frame[key] = frame["center_id"].map(lambda i, k=key: centers[i][k])
+    if "field_code" in keys:
+        frame["field_code"] = frame["field_id"].map(lambda i: fields.get(i, "") if pd.notna(i) else "")
+    frame["channel"] = frame["channel"].fillna("")
+    frame["period"] = frame["period"].fillna("").astype(str)
+    rolled = frame.groupby(columns, sort=True, dropna=False)["count"].sum().reset_index() if columns else pd.DataFrame({"count": [frame["count"].sum()]})
+    rolled["count"] = rolled["count"].astype("int64")
+    rolled["sum_w"] = rolled["count"].astype(float)
+    rolled["sum_w2"] = rolled["count"].astype(float)
+    return rolled
+
+
+@dataclass(frozen=True)
+class IndexRequest:
+    """What to compute: the domains, the design and the interval."""
+
+    by: tuple[str, ...] = ()
+    strata: tuple[str, ...] = ()
+    weighting: PostStratification | Raking | None = field(default=None, compare=False)
+    ci: str = "korn-graubard"
+    level: float = 0.95
+
+
+def index_table(session: Session, selection: Selection, request: IndexRequest) -> pd.DataFrame:
+    """Results rows (interfaces.md §4) for the selection, through ``analysis``."""
+    weighting_keys: tuple[str, ...] = ()
+    if request.weighting is not None:
+        weighting_keys = tuple(request.weighting.keys)
+    keys = tuple(dict.fromkeys(request.by + request.strata + weighting_keys))
+    respondents, answers = sufficient_tables(session, selection, keys)
+    statistics = SufficientStatistics(keys, respondents, answers)
+    instrument = load_instrument(selection.instrument)
+    design = StatisticsDesign(statistics, strata=request.strata or None, weighting=request.weighting)
+    return indices_from_statistics(
+        statistics,
+        instrument.index_definitions,
+        by=request.by or None,
+        ci=request.ci,
+        level=request.level,
+        design=design,
+    )
