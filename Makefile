@@ -54,6 +54,7 @@ system-deps:
 test-deps: install system-deps
 
 test: test-deps
+	$(BIN)/bandit -q -r app analysis surveys --severity-level high
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from flask.cli import AppGroup
 
 from app.extensions import db
+from app.services import audit
 from app.models import ServiceCenter
 from app.services.demo import seed_demo
 from app.services.export import iter_export_rows, vietnam_day_bounds
@@ -83,6 +84,9 @@ def export_responses_command(out: Path, since: datetime | None, until: datetime 
     except BaseException:
         os.unlink(handle.name)
         raise
+    audit.record(db.session, None, "download", f"responses csv {out.name}", actor="command line", rows=count,
+                 since=since.date() if since else None, until=until.date() if until else None)
+    db.session.commit()
     click.echo(f"Wrote {count} responses to {out}")
 
 
@@ -154,6 +158,10 @@ def import_centers_command(file: Path) -> None:
     if report.error:
         db.session.rollback()
         raise click.ClickException(f"{file}: {report.error}")
+    audit.record(
+        db.session, None, "import_centers", str(file), actor="command line",
+        **{action: report.count(action) for action in ("created", "updated", "unchanged", "rejected")},
+    )
     db.session.commit()
     for result in report.rows:
         line = f"row {result.row}: {result.code or '-'}: {result.action}"
@@ -176,6 +184,7 @@ def api_token_command(email: str, name: str) -> None:
     if user is None:
         raise click.BadParameter(f"no active account {email!r}", param_hint="--email")
     token = create_api_token(db.session, current_app.config, user, name, now_utc())
+    audit.record(db.session, None, "api_token", user.email, actor="command line", name=name)
     db.session.commit()
     click.echo(token)
 
@@ -190,3 +199,53 @@ def _write_atomically(out: Path, body: bytes) -> None:
     except BaseException:
         os.unlink(handle.name)
         raise
+
+
+@sipas_cli.command("purge")
+@click.option("--older-than", "days", required=True, type=click.IntRange(1, 36500), help="Age in days.")
+def purge_command(days: int) -> None:
+    """Delete per-response device and network hashes and dossier ties older than DAYS; keep answers."""
+    from app.services.purge import purge_linkage
+
+    report = purge_linkage(db.session, days, now_utc())
+    audit.record(db.session, None, "purge", f"older than {days} days", actor="command line",
+                 linkage_rows=report.linkage_rows, dossier_links_unlinked=report.dossier_links_unlinked)
+    db.session.commit()
+    click.echo(f"Removed linkage of {report.linkage_rows} responses; unlinked {report.dossier_links_unlinked} dossier links.")
+
+
+@sipas_cli.command("dump")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True, path_type=Path))
+def dump_command(out: Path) -> None:
+    """Write every table as JSON Lines (to move between SQLite and PostgreSQL)."""
+    from app.services.dump import dump_lines
+
+    out = out.resolve()
+    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=out.parent, prefix=f".{out.name}.", delete=False)
+    lines = 0
+    try:
+        with handle:
+            for line in dump_lines(db.session):
+                handle.write(line + "\n")
+                lines += 1
+        os.replace(handle.name, out)
+    except BaseException:
+        os.unlink(handle.name)
+        raise
+    click.echo(f"Wrote {lines - 1} rows to {out}")
+
+
+@sipas_cli.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def restore_command(file: Path) -> None:
+    """Load a dump into this (empty, migrated) database, all or nothing."""
+    from app.services.dump import DumpError, restore_lines
+
+    with file.open(encoding="utf-8") as handle:
+        try:
+            counts = restore_lines(db.session, handle)
+        except DumpError as error:
+            db.session.rollback()
+            raise click.ClickException(f"{file}: {error}") from None
+    db.session.commit()
+    click.echo(f"Restored {sum(counts.values())} rows into {sum(1 for c in counts.values() if c)} tables.")

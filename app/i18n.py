@@ -7,7 +7,7 @@ session, so every later page of the visit stays in that language.
 from __future__ import annotations
 
 from flask import Flask, current_app, request, session
-from flask_babel import format_date, format_decimal, get_locale
+from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_babel import gettext as _
 
 from app.extensions import babel
@@ -41,6 +41,7 @@ def init_app(app: Flask) -> None:
     # Numbers and dates for people go through Babel: 1.234 and 27/11/2026 in Vietnamese.
     app.jinja_env.filters["number"] = lambda value: format_decimal(value)
     app.jinja_env.filters["day"] = lambda value: format_date(value, "dd/MM/yyyy")
+    app.jinja_env.filters["moment"] = lambda value: format_datetime(value, "dd/MM/yyyy HH:mm:ss")
     app.jinja_env.filters["count_row"] = lambda row: (format_date(row[0], "dd/MM/yyyy"), format_decimal(row[1]))
     app.jinja_env.filters["count_pair"] = lambda row: (row[0], format_decimal(row[1]))
     app.jinja_env.filters["import_action"] = import_action_label

@@ -11,8 +11,9 @@ from app.access import require_roles
 from app.downloads import attachment, public_base_url
 from app.admin.forms import CenterForm, CounterForm, FieldForm, ImportForm, UnitForm, UserForm, choices
 from app.extensions import db
-from app.models import AdministrativeUnit, Counter, Field, Response, ServiceCenter, User
+from app.models import AdministrativeUnit, AuditEvent, Counter, Field, Response, ServiceCenter, User
 from app.posters import POSTER_SIZES, poster_pdf
+from app.services import audit
 from app.services.administration import AdminError, save, set_user_centers
 from app.services.center_import import import_centers
 from app.services.posters import poster_page
@@ -20,6 +21,11 @@ from app.timeutil import today_in_vietnam
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 require_roles(bp, "admin")
+
+
+def _changes(values: dict) -> dict:
+    """What an administrator saved, for the audit log (dates and ids as text)."""
+    return {key: value if isinstance(value, (str, int, bool, type(None))) else str(value) for key, value in values.items()}
 
 
 def _get(model, ident):
@@ -76,6 +82,7 @@ def unit(unit_id: int | None = None):
         except AdminError as error:
             form.code.errors.append(str(error))
         else:
+            audit.record(db.session, current_user, "admin_change", f"unit {obj.code}", **_changes(values))
             db.session.commit()
             flash(_("Saved."))
             return redirect(url_for("admin.units"), code=303)
@@ -99,6 +106,7 @@ def unit_posters(unit_id: int):
         flash(_("This unit has no active centre."))
         return redirect(url_for("admin.units"), code=303)
     pages = [poster_page(db.session, current_app.config, public_base_url(), c, None, current_user.id) for c in centers]
+    audit.record(db.session, current_user, "download", f"posters {unit.code} {size}", centers=len(pages))
     db.session.commit()
     return attachment(poster_pdf(pages, size), "application/pdf", f"posters-{unit.code}-{size}.pdf")
 
@@ -140,6 +148,7 @@ def center(center_id: int | None = None):
         except AdminError as error:
             form.code.errors.append(str(error))
         else:
+            audit.record(db.session, current_user, "admin_change", f"centre {obj.code}", **_changes(values))
             db.session.commit()
             flash(_("Saved."))
             return redirect(url_for("admin.centers"), code=303)
@@ -164,6 +173,7 @@ def counter(center_id: int, counter_id: int | None = None):
         except AdminError as error:
             form.code.errors.append(str(error))
         else:
+            audit.record(db.session, current_user, "admin_change", f"counter {parent.code}/{obj.code}", **_changes(values))
             db.session.commit()
             flash(_("Saved."))
             return redirect(url_for("admin.center", center_id=parent.id), code=303)
@@ -183,6 +193,10 @@ def import_centers_page():
             db.session.rollback()
             status = 422
         else:
+            audit.record(
+                db.session, current_user, "import_centers", form.file.data.filename,
+                **{action: report.count(action) for action in ("created", "updated", "unchanged", "rejected")},
+            )
             db.session.commit()
     elif request.method == "POST":
         status = 422
@@ -210,6 +224,7 @@ def field(field_id: int | None = None):
         except AdminError as error:
             form.code.errors.append(str(error))
         else:
+            audit.record(db.session, current_user, "admin_change", f"field {obj.code}", **_changes(values))
             db.session.commit()
             flash(_("Saved."))
             return redirect(url_for("admin.fields"), code=303)
@@ -247,8 +262,33 @@ def user(user_id: int | None = None):
                 form.email.errors.append(str(error))
             else:
                 set_user_centers(db.session, obj, form.center_ids.data or [])
+                audit.record(
+                    db.session, current_user, "admin_change", f"user {obj.email}",
+                    **_changes(values), centers=[c.code for c in obj.centers], password_changed=bool(form.password.data),
+                )
                 db.session.commit()
                 flash(_("Saved."))
                 return redirect(url_for("admin.users"), code=303)
     status = 422 if request.method == "POST" else 200
     return _form_page(form, _("User"), url_for("admin.users"), status)
+
+
+# Audit log -------------------------------------------------------------------------------------
+
+AUDIT_PAGE = 100
+
+
+@bp.route("/audit")
+def audit_log():
+    action = request.args.get("action", "")
+    try:
+        page = max(1, min(int(request.args.get("page", "1")), 10_000))
+    except ValueError:
+        page = 1
+    query = select(AuditEvent).order_by(AuditEvent.id.desc())
+    if action in audit.ACTIONS:
+        query = query.where(AuditEvent.action == action)
+    events = db.session.scalars(query.offset((page - 1) * AUDIT_PAGE).limit(AUDIT_PAGE + 1)).all()
+    return render_template(
+        "admin/audit.html", events=events[:AUDIT_PAGE], action=action, actions=audit.ACTIONS, page=page, more=len(events) > AUDIT_PAGE
+    )

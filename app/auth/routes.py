@@ -10,6 +10,7 @@ from flask_login import current_user, login_user, logout_user
 
 from app.auth.forms import LoginForm
 from app.extensions import db, limiter
+from app.services import audit
 from app.services.accounts import authenticate
 from app.timeutil import now_utc
 
@@ -38,6 +39,10 @@ def login():
     status = 200
     if form.validate_on_submit():
         user = authenticate(db.session, form.email.data, form.password.data, now_utc())
+        if user is None:
+            audit.record(db.session, None, "login_failed", actor=(form.email.data or "").strip().lower()[:254] or "?")
+        else:
+            audit.record(db.session, user, "login")
         db.session.commit()
         if user is not None:
             next_url = _safe_next(request.args.get("next"))
@@ -53,6 +58,9 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    if current_user.is_authenticated:
+        audit.record(db.session, current_user, "logout")
+        db.session.commit()
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"), code=303)

@@ -12,6 +12,7 @@ from app.downloads import attachment, public_base_url
 from app.extensions import db
 from app.models import Counter, ServiceCenter
 from app.posters import POSTER_SIZES, poster_pdf, qr_png, qr_svg
+from app.services import audit
 from app.services.counts import center_counts
 from app.services.links import reissue_poster
 from app.services.posters import poster_page
@@ -65,6 +66,7 @@ def poster(code: str):
         abort(404)
     counter = chosen_counter(center, request.args.get("counter"))
     page = poster_page(db.session, current_app.config, public_base_url(), center, counter, current_user.id)
+    audit.record(db.session, current_user, "download", f"poster {center.code}", counter=counter.code if counter else None, size=size)
     db.session.commit()
     name = f"poster-{center.code}{'-' + counter.code if counter else ''}-{size}.pdf"
     return attachment(poster_pdf([page], size), "application/pdf", name)
@@ -77,6 +79,7 @@ def qr(code: str, kind: str):
     center = managed_center(code)
     counter = chosen_counter(center, request.args.get("counter"))
     page = poster_page(db.session, current_app.config, public_base_url(), center, counter, current_user.id)
+    audit.record(db.session, current_user, "download", f"qr {center.code}", counter=counter.code if counter else None, kind=kind)
     db.session.commit()
     body, mimetype = (qr_png(page.url), "image/png") if kind == "png" else (qr_svg(page.url), "image/svg+xml")
     return attachment(body, mimetype, f"qr-{center.code}{'-' + counter.code if counter else ''}.{kind}")
@@ -86,7 +89,9 @@ def qr(code: str, kind: str):
 def reissue(code: str):
     center = managed_center(code)
     counter = chosen_counter(center, request.form.get("counter"))
-    reissue_poster(db.session, center, counter, current_user.id, request.form.get("revoke") == "1", now_utc())
+    revoke = request.form.get("revoke") == "1"
+    reissue_poster(db.session, center, counter, current_user.id, revoke, now_utc())
+    audit.record(db.session, current_user, "admin_change", f"poster reissue {center.code}", counter=counter.code if counter else None, revoke=revoke)
     db.session.commit()
     flash(_("A new poster has been issued. Print it and replace the old one."))
     return redirect(url_for("staff.center", code=center.code), code=303)

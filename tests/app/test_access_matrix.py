@@ -38,6 +38,7 @@ RULES = {
     "admin.field": {"admin"},
     "admin.users": {"admin"},
     "admin.user": {"admin"},
+    "admin.audit_log": {"admin"},
     "analyst.index": {"analyst", "admin"},
     "api.openapi": "all",
     "api.dossier_links": "token",

@@ -1,0 +1,138 @@
+"""Layers against stuffing on the survey: limits, honeypot, minimum time, one per device per day,
+linkage kept only as daily-keyed hashes, flags written with the response."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from app.models import Response, ResponseFlag, ResponseLinkage
+from app.services.linkage import DEVICE_COOKIE, device_hash, network_hash, network_of
+from tests.app.conftest import complete_answers, hidden_inputs
+
+
+def responses(db) -> int:
+    return db.session.scalar(select(func.count()).select_from(Response))
+
+
+def submit(client, code="qn-test", answers=None, extra=None):
+    tokens = hidden_inputs(client.get(f"/s/{code}").get_data(as_text=True))
+    return client.post(f"/s/{code}", data={**tokens, **(answers or complete_answers()), **(extra or {})})
+
+
+@pytest.fixture()
+def limits(app):
+    saved = {k: app.config[k] for k in ("SURVEY_LIMIT_DEVICE", "SURVEY_LIMIT_CENTER", "SURVEY_LIMIT_NETWORK")}
+    yield app.config
+    app.config.update(saved)
+
+
+def test_device_cookie_is_first_party_httponly_and_stable(survey_center, client):
+    first = client.get("/s/qn-test")
+    cookie = [h for h in first.headers.getlist("Set-Cookie") if h.startswith(DEVICE_COOKIE)][0]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Max-Age=31536000" in cookie
+    again = client.get("/s/qn-test")
+    assert not [h for h in again.headers.getlist("Set-Cookie") if h.startswith(DEVICE_COOKIE)]
+
+
+def test_one_response_per_device_per_centre_per_day(app, survey_center, make_center, client, db):
+    make_center(code="qn-other")
+    assert submit(client).status_code == 303
+    again = submit(client)
+    assert again.status_code == 409 and "đã đánh giá trung tâm này trong hôm nay" in again.get_data(as_text=True)
+    assert submit(client, "qn-other").status_code == 303  # another centre is fine
+    assert submit(app.test_client()).status_code == 303  # another phone is fine
+    assert responses(db) == 3
+
+
+def test_dossier_links_are_not_limited_by_the_device_rule(app, runner, survey_center, client, db):
+    assert submit(client).status_code == 303
+    url = runner.invoke(args=["sipas", "dossier-link", "HS-9", "--center", "qn-test", "--field", "ho-tich"]).output.split()[-1]
+    path = url.split("5000", 1)[1]
+    html = client.get(path).get_data(as_text=True)
+    answers = {k: v for k, v in complete_answers().items() if k != "field_code"}
+    assert client.post(path, data={**hidden_inputs(html), **answers}).status_code == 303
+    assert {row.via for row in db.session.scalars(select(ResponseLinkage))} == {"poster", "dossier"}
+
+
+def test_linkage_is_stored_as_daily_keyed_hashes_only(app, survey_center, client, db):
+    assert submit(client).status_code == 303
+    linkage = db.session.scalars(select(ResponseLinkage)).one()
+    device = client.get_cookie(DEVICE_COOKIE).value
+    assert linkage.device_hash == device_hash(app.config, device, linkage.day)
+    assert linkage.network_hash == network_hash(app.config, "127.0.0.1", linkage.day)
+    assert device not in linkage.device_hash and "127.0.0.1" not in (linkage.network_hash or "")
+    tomorrow = linkage.day + timedelta(days=1)
+    assert device_hash(app.config, device, tomorrow) != linkage.device_hash
+    assert network_of("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == network_of("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    assert network_of("not an address") is None
+
+
+def test_honeypot_is_thanked_but_nothing_is_stored(survey_center, client, db):
+    html = client.get("/s/qn-test").get_data(as_text=True)
+    assert 'class="hp" aria-hidden="true"' in html and 'tabindex="-1"' in html
+    response = submit(client, extra={"website": "http://spam.example"})
+    assert response.status_code == 303 and response.headers["Location"].endswith("/thanks")
+    assert responses(db) == 0
+
+
+def test_hard_minimum_time_refuses_then_accepts_after_a_moment(app, survey_center, client, db, monkeypatch):
+    app.config.update(SUBMIT_HARD_MIN_BASE=3.0, SUBMIT_HARD_MIN_PER_ANSWER=0.3)
+    try:
+        tokens = hidden_inputs(client.get("/s/qn-test").get_data(as_text=True))
+        refused = client.post("/s/qn-test", data={**tokens, **complete_answers()})
+        assert refused.status_code == 422
+        assert "Ông/Bà trả lời rất nhanh" in refused.get_data(as_text=True)
+        assert responses(db) == 0
+        # The re-rendered form keeps the original start time: later, the same answers go through.
+        from app.public import routes
+
+        later = routes.now_utc() + timedelta(seconds=30)
+        monkeypatch.setattr(routes, "now_utc", lambda: later)
+        kept = hidden_inputs(refused.get_data(as_text=True))
+        assert kept["started"] == tokens["started"]
+        assert client.post("/s/qn-test", data={**kept, **complete_answers()}).status_code == 303
+    finally:
+        app.config.update(SUBMIT_HARD_MIN_BASE=0.0, SUBMIT_HARD_MIN_PER_ANSWER=0.0)
+
+
+def test_centre_limit_counts_accepted_submissions(app, survey_center, limits, db):
+    limits["SURVEY_LIMIT_CENTER"] = "3 per 10 minutes"
+    statuses = [submit(app.test_client()).status_code for _ in range(4)]
+    assert statuses == [303, 303, 303, 429]
+    assert responses(db) == 3
+
+
+def test_device_limit_applies_across_centres(app, survey_center, make_center, limits, client, db):
+    limits["SURVEY_LIMIT_DEVICE"] = "2 per hour"
+    for code in ("qn-a", "qn-b", "qn-c"):
+        make_center(code=code)
+    statuses = [submit(client, code).status_code for code in ("qn-a", "qn-b", "qn-c")]
+    assert statuses == [303, 303, 429]
+    assert "Có quá nhiều lượt gửi" in submit(client, "qn-test").get_data(as_text=True)
+
+
+def test_network_limit_is_looser_and_separate(app, survey_center, limits, db):
+    limits["SURVEY_LIMIT_NETWORK"] = "2 per hour"
+    statuses = [submit(app.test_client()).status_code for _ in range(3)]
+    assert statuses == [303, 303, 429]
+
+
+def test_invalid_forms_do_not_use_up_the_limit(app, survey_center, limits, client, db):
+    limits["SURVEY_LIMIT_DEVICE"] = "1 per hour"
+    answers = complete_answers()
+    del answers["HL"]
+    for _ in range(3):
+        assert submit(client, answers=answers).status_code == 422
+    assert submit(client).status_code == 303
+
+
+def test_flags_are_written_with_the_response_and_exported(survey_center, client, runner, db, tmp_path):
+    assert submit(client).status_code == 303  # a test client answers in milliseconds
+    flags = {f.code for f in db.session.scalars(select(ResponseFlag))}
+    assert "too_fast" in flags
+    out = tmp_path / "x.csv"
+    runner.invoke(args=["sipas", "export-responses", "--out", str(out)])
+    assert "too_fast" in out.read_text(encoding="utf-8-sig").splitlines()[1]
