@@ -111,9 +111,6 @@ RESPONDENT_COLUMNS = ("count", "sum_w", "sum_w2")
 #: Columns of the ``answers`` table beside the keys.
 ANSWER_COLUMNS = ("question", "answer", "count", "sum_w", "sum_w2")
 
-_CHUNK_CELLS = 2_000_000
-
-
 def _normalised_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes of values compared as stripped strings (missing = ``""``), and the sorted
     distinct strings. Only the distinct raw values are converted, so this is fast on long
@@ -358,62 +355,93 @@ class StatisticsDesign:
             self._g_cell = calibration_factors(
                 cells, self._cell_d1, weighting, locate=cell_locator
             )
-            hc = self._h * self.n_cells + self._c
-            pairs, inverse = np.unique(hc, return_inverse=True)
-            pair_h, pair_c = pairs // self.n_cells, pairs % self.n_cells
-            d1_hc = np.bincount(inverse, weights=self._d1, minlength=len(pairs))
-            d2_hc = np.bincount(inverse, weights=self._d2, minlength=len(pairs))
-            g = self._g_cell[pair_c]
-            shape = (self.n_cells, self.n_strata)
-            self._a1 = sparse.csr_matrix((g * d1_hc, (pair_c, pair_h)), shape=shape)
-            self._a2 = sparse.csr_matrix((g * g * d2_hc, (pair_c, pair_h)), shape=shape)
-            if isinstance(weighting, Raking):
-                self._prepare_raking_fit(cells, weighting)
+            self._prepare_calibration_fit(cells, weighting)
         self._g = self._g_cell[self._c]
         self.weights = self._g * self._d1
 
     # ------------------------------------------------------------------ helpers
-    def _prepare_raking_fit(self, cells: pd.DataFrame, weighting: Raking) -> None:
-        """Precompute the base-weighted least-squares fit on the margin dummies.
+    def _prepare_calibration_fit(
+        self, cells: pd.DataFrame, weighting: PostStratification | Raking
+    ) -> None:
+        """Precompute what the calibrated variance needs on the cell table (see :meth:`_variances`).
 
-        The normal equations X'DX β = X'U are solved blockwise: the margin with most levels (A)
-        has a diagonal block D_A, the others (B) a small Schur complement
-        S = X_B'DX_B − X_B'DX_A D_A⁻¹ X_A'DX_B, inverted once (pseudo-inverse: the margins share
-        the intercept, so X is never of full rank; the fitted values are unique).
+        The fit of the base-weighted regression of U (one row per domain, one column per cell) on
+        the calibration dummies is split as x_c'B̂ = F_{k,a(c)} + β_k·Z_c. Level a(c) is the
+        cell's level in the largest margin A (for post-stratification, the cell itself), with
+        F_{k,a} = Σ_{c∈a} U_kc / D1_a; the other margins B enter through β_k (p_B values per
+        domain) and Z_c = x_{B,c} − (X_A'DX_B)_{a(c)} / D1_{a(c)}. The normal equations are solved
+        blockwise: D_A is diagonal, and S = X_B'DX_B − X_B'DX_A D_A⁻¹ X_A'DX_B is inverted once
+        (pseudo-inverse: the margins share the intercept, so X is never of full rank; the fitted
+        values are unique). Every sum over cells that the variance needs is then a sum over the
+        levels a domain touches plus small p_B × p_B forms, so a domain costs what its own groups
+        cost, not the number of cells.
         """
-        designs = []
-        for margin in weighting.margins:
-            level, labels = _codes(cells, margin.keys)
-            designs.append(
-                sparse.csr_matrix(
-                    (np.ones(self.n_cells), (np.arange(self.n_cells), level)),
-                    shape=(self.n_cells, len(labels)),
-                )
-            )
-        largest = int(np.argmax([x.shape[1] for x in designs]))
-        self._xa = designs[largest]
-        others = [x for i, x in enumerate(designs) if i != largest]
-        self._da = np.asarray(self._xa.T @ self._cell_d1).ravel()
-        if others:
-            self._xb = sparse.hstack(others, format="csr")
-            weighted_b = sparse.diags(self._cell_d1) @ self._xb
-            self._mab = np.asarray((self._xa.T @ weighted_b).todense())
-            mbb = np.asarray((self._xb.T @ weighted_b).todense())
-            schur = mbb - self._mab.T @ (self._mab / self._da[:, None])
-            self._schur_pinv = np.linalg.pinv(schur, rcond=1e-12, hermitian=True)
+        n_cells = self.n_cells
+        if isinstance(weighting, PostStratification):
+            level = np.arange(n_cells)
+            others: list = []
         else:
-            self._xb = None
-
-    def _raking_fit(self, u: np.ndarray) -> np.ndarray:
-        """Fitted values X β̂ (m × cells) of the base-weighted regression of U (m × cells)."""
-        ra = np.asarray(self._xa.T @ u.T).T
-        if self._xb is None:
-            beta_a = ra / self._da
-            return np.asarray(self._xa @ beta_a.T).T
-        rb = np.asarray(self._xb.T @ u.T).T
-        beta_b = (rb - (ra / self._da) @ self._mab) @ self._schur_pinv
-        beta_a = (ra - beta_b @ self._mab.T) / self._da
-        return np.asarray(self._xa @ beta_a.T).T + np.asarray(self._xb @ beta_b.T).T
+            designs = []
+            for margin in weighting.margins:
+                codes, labels = _codes(cells, margin.keys)
+                designs.append((codes, len(labels)))
+            largest = int(np.argmax([size for _, size in designs]))
+            level = designs[largest][0]
+            others = [
+                sparse.csr_matrix(
+                    (np.ones(n_cells), (np.arange(n_cells), codes)), shape=(n_cells, size)
+                )
+                for i, (codes, size) in enumerate(designs)
+                if i != largest
+            ]
+        n_levels = int(level.max(initial=-1)) + 1
+        self._level = level
+        self._n_levels = n_levels
+        self._level_d1 = np.bincount(level, weights=self._cell_d1, minlength=n_levels)
+        if others:
+            xb = sparse.hstack(others, format="csr")
+            weighted_b = sparse.diags(self._cell_d1) @ xb
+            xa = sparse.csr_matrix(
+                (np.ones(n_cells), (np.arange(n_cells), level)), shape=(n_cells, n_levels)
+            )
+            mab = np.asarray((xa.T @ weighted_b).todense())
+            mbb = np.asarray((xb.T @ weighted_b).todense())
+            schur = mbb - mab.T @ (mab / self._level_d1[:, None])
+            self._schur_pinv = np.linalg.pinv(schur, rcond=1e-12, hermitian=True)
+            self._xb = xb
+            self._mab = mab
+            self._z = np.asarray(xb.todense()) - (mab / self._level_d1[:, None])[level]
+        else:
+            self._schur_pinv = np.zeros((0, 0))
+            self._xb = sparse.csr_matrix((n_cells, 0))
+            self._mab = np.zeros((n_levels, 0))
+            self._z = np.zeros((n_cells, 0))
+        # per (stratum, cell) sums over all respondents
+        hc = self._h * n_cells + self._c
+        pairs, inverse = np.unique(hc, return_inverse=True)
+        pair_h, pair_c = pairs // n_cells, pairs % n_cells
+        g = self._g_cell[pair_c]
+        a1 = g * np.bincount(inverse, weights=self._d1, minlength=len(pairs))
+        a2 = g * g * np.bincount(inverse, weights=self._d2, minlength=len(pairs))
+        n_h = self.stratum_sizes
+        # V = Σ_h σ_h S2_h − Σ_h τ_h S1_h²: σ = n_h/(n_h−1) (1 for a lonely stratum), τ = σ/n_h
+        # (0 for a lonely stratum, whose contribution is uncentred)
+        self._sigma = self._scale
+        self._tau = np.where(self.lonely_strata, 0.0, self._scale / np.maximum(n_h, 1))
+        alpha2 = np.bincount(pair_c, weights=self._sigma[pair_h] * a2, minlength=n_cells)
+        self._alpha2_level = np.bincount(level, weights=alpha2, minlength=n_levels)
+        p_b = self._z.shape[1]
+        self._alpha2_z_level = np.column_stack(
+            [np.bincount(level, weights=alpha2 * self._z[:, j], minlength=n_levels) for j in range(p_b)]
+        ) if p_b else np.zeros((n_levels, 0))
+        self._q = self._z.T @ (alpha2[:, None] * self._z)
+        self._a1_level = sparse.csr_matrix(
+            (a1, (level[pair_c], pair_h)), shape=(n_levels, self.n_strata)
+        )
+        a1_cells = sparse.csr_matrix((a1, (pair_h, pair_c)), shape=(self.n_strata, n_cells))
+        w = np.asarray(a1_cells @ self._z) if p_b else np.zeros((self.n_strata, 0))
+        self._w_tau = self._tau[:, None] * w
+        self._r = w.T @ self._w_tau
 
     def _group_codes(self, columns: Sequence[str]) -> tuple[np.ndarray, pd.DataFrame]:
         return _combine(
@@ -485,43 +513,69 @@ class StatisticsDesign:
                 self.lonely_strata[ph], s2, self._scale[ph] * (s2 - s1 * s1 / n_h[ph])
             )
             return np.bincount(pairs // self.n_strata, weights=contribution, minlength=n_domains)
-        c = self._c[used]
-        variance = np.zeros(n_domains)
-        width = max(self.n_cells, self.n_strata, 1)
-        chunk = max(1, _CHUNK_CELLS // width)
-        order = np.argsort(k, kind="stable")
-        k, c, h, g, t1, t2, t3 = (x[order] for x in (k, c, h, g, t1, t2, t3))
-        bounds = np.searchsorted(k, np.arange(0, n_domains + chunk, chunk))
-        for start_index, start in enumerate(range(0, n_domains, chunk)):
-            lo, hi = bounds[start_index], bounds[start_index + 1]
-            m = min(chunk, n_domains - start)
-            if lo == hi:
-                continue
-            kl = k[lo:hi] - start
-            u = np.bincount(
-                kl * self.n_cells + c[lo:hi], weights=t1[lo:hi], minlength=m * self.n_cells
-            ).reshape(m, self.n_cells)
-            if isinstance(self.weighting, PostStratification):
-                fit = u / self._cell_d1[None, :]
-            else:
-                fit = self._raking_fit(u)
-            fit_r = fit[kl, c[lo:hi]]
-            cells_h = kl * self.n_strata + h[lo:hi]
-            s1 = np.bincount(cells_h, weights=g[lo:hi] * t1[lo:hi], minlength=m * self.n_strata)
-            s2 = np.bincount(
-                cells_h,
-                weights=g[lo:hi] ** 2 * (t2[lo:hi] - 2 * fit_r * t3[lo:hi]),
-                minlength=m * self.n_strata,
-            )
-            s1 = s1.reshape(m, self.n_strata) - np.asarray(self._a1.T @ fit.T).T
-            s2 = s2.reshape(m, self.n_strata) + np.asarray(self._a2.T @ (fit * fit).T).T
-            contribution = np.where(
-                self.lonely_strata[None, :],
-                s2,
-                self._scale[None, :] * (s2 - s1 * s1 / n_h[None, :]),
-            )
-            variance[start : start + m] = contribution.sum(axis=1)
-        return variance
+        return self._calibrated_variances(k, self._c[used], h, g, t1, t2, t3, n_domains)
+
+    def _calibrated_variances(
+        self,
+        k: np.ndarray,
+        c: np.ndarray,
+        h: np.ndarray,
+        g: np.ndarray,
+        t1: np.ndarray,
+        t2: np.ndarray,
+        t3: np.ndarray,
+        n_domains: int,
+    ) -> np.ndarray:
+        """V̂ of every domain under post-stratification or raking, on the cell table.
+
+        With the split fit b_kc = F_{k,a(c)} + β_k·Z_c of :meth:`_prepare_calibration_fit`,
+        E_kh = Σ_{r∈k,h} g T1 − Σ_a F_ka A1_ah (A1_ah = Σ_{c∈a} g_c D1_hc) and
+        W_h = Σ_c g_c D1_hc Z_c, the module docstring's sums become
+
+            Σ_h σ_h S2_h = Σ_r σ_h g² (T2 − 2 b_kc T3) + Σ_a F_ka² α_a + 2 Σ_a F_ka β_k·α^Z_a
+                           + β_k'Qβ_k
+            Σ_h τ_h S1_h² = Σ_h τ_h E_kh² − 2 β_k·Σ_h τ_h E_kh W_h + β_k'Rβ_k
+
+        with α_c = Σ_h σ_h g_c² D2_hc summed over the cells of a level (α_a) or times Z_c (α^Z_a),
+        Q = Σ_c α_c Z_c Z_c', R = Σ_h τ_h W_h W_h'. Only the (domain, level) and (domain,
+        stratum) pairs that hold answers, or meet them through A1, are ever formed.
+        """
+        n_levels = self._n_levels
+        shape = (n_domains, n_levels)
+        a = self._level[c]
+        ka, ka_inverse = np.unique(k * n_levels + a, return_inverse=True)
+        ka_k, ka_a = ka // n_levels, ka % n_levels
+        f = np.bincount(ka_inverse, weights=t1, minlength=len(ka)) / self._level_d1[ka_a]
+        f_matrix = sparse.csr_matrix((f, (ka_k, ka_a)), shape=shape)
+        # β_k = (X_B'U_k − X_B'DX_A D_A⁻¹ X_A'U_k) S⁺
+        kc, kc_inverse = np.unique(k * self.n_cells + c, return_inverse=True)
+        u_matrix = sparse.csr_matrix(
+            (np.bincount(kc_inverse, weights=t1, minlength=len(kc)),
+             (kc // self.n_cells, kc % self.n_cells)),
+            shape=(n_domains, self.n_cells),
+        )
+        beta = (np.asarray((u_matrix @ self._xb).todense()) - f_matrix @ self._mab) @ self._schur_pinv
+        fit = f[ka_inverse] + np.einsum("ij,ij->i", beta[k], self._z[c])
+        sigma = self._sigma[h]
+        s2 = np.bincount(k, weights=sigma * g * g * (t2 - 2 * fit * t3), minlength=n_domains)
+        s2 += np.bincount(
+            ka_k,
+            weights=f * f * self._alpha2_level[ka_a]
+            + 2 * f * np.einsum("ij,ij->i", beta[ka_k], self._alpha2_z_level[ka_a]),
+            minlength=n_domains,
+        )
+        s2 += np.einsum("ij,ij->i", beta @ self._q, beta)
+        kh, kh_inverse = np.unique(k * self.n_strata + h, return_inverse=True)
+        local = sparse.csr_matrix(
+            (np.bincount(kh_inverse, weights=g * t1, minlength=len(kh)),
+             (kh // self.n_strata, kh % self.n_strata)),
+            shape=(n_domains, self.n_strata),
+        )
+        e = (local - f_matrix @ self._a1_level).tocsr()
+        s1 = np.asarray(e.multiply(e) @ self._tau).ravel()
+        s1 -= 2 * np.einsum("ij,ij->i", beta, np.asarray(e @ self._w_tau))
+        s1 += np.einsum("ij,ij->i", beta @ self._r, beta)
+        return s2 - s1
 
     # ------------------------------------------------------------------ estimation
     def estimate(
