@@ -61,6 +61,8 @@ class Config:
     LINKAGE_KEY: str | None = None
     # Behind a reverse proxy: how many proxies set X-Forwarded-For (0: none).
     PROXY_COUNT = 0
+    # Staff views and public output hide figures from fewer responses than this; analysts see them, flagged.
+    SMALL_CELL_MINIMUM = 10
     TESTING = False
     DEBUG = False
 

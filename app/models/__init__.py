@@ -6,6 +6,7 @@ from app.models.integrity import VIAS, AuditEvent, ResponseLinkage, ResponseRevi
 from app.models.links import ApiToken, Counter, DossierLink, Poster
 from app.models.places import UNIT_LEVELS, AdministrativeUnit, Field, ServiceCenter
 from app.models.surveys import CHANNELS, LOCALES, Answer, InstrumentVersion, Response, ResponseFlag
+from app.models.weighting import TOTALS_KINDS, WeightingTotals
 
 __all__ = [
     "CHANNELS",
@@ -32,4 +33,6 @@ __all__ = [
     "User",
     "user_centers",
     "utcnow",
+    "TOTALS_KINDS",
+    "WeightingTotals",
 ]

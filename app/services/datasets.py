@@ -123,11 +123,16 @@ def _centers(session: Session) -> dict[int, dict[str, str]]:
     return result
 
 
-def sufficient_tables(session: Session, selection: Selection, keys: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def sufficient_tables(
+    session: Session, selection: Selection, keys: tuple[str, ...], questions: tuple[str, ...] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ``respondents`` and ``answers`` tables of ``analysis.sufficient`` for ``keys``.
 
     Two ``GROUP BY`` queries at the finest grain (centre × field × channel × period), rolled up
-    to ``keys`` in memory.
+    to ``keys`` in memory. ``questions`` defaults to those the instrument's indices read. A
+    question with several choices (``multi``) becomes one question per option, ``UT=time``,
+    answered ``1`` (chosen) or ``0`` (the question answered without it), so that the share
+    choosing an option is a proportion like any other (a third query counts who answered).
     """
     unknown = set(keys) - set(KEY_COLUMNS)
     if unknown:
@@ -141,7 +146,9 @@ def sufficient_tables(session: Session, selection: Selection, keys: tuple[str, .
         [tuple(row) for row in session.execute(select(*grain, func.count().label("count")).where(*conditions).group_by(*grain))],
         columns=["center_id", "field_id", "channel", "period", "count"],
     )
-    questions = sorted(index_questions(load_instrument(selection.instrument)))
+    instrument = load_instrument(selection.instrument)
+    questions = sorted(index_questions(instrument) if questions is None else questions)
+    multi = {q.code: q.values for q in instrument.questions if q.type == "multi" and q.code in questions}
     answers = pd.DataFrame(
         [
             tuple(row)
@@ -154,9 +161,42 @@ def sufficient_tables(session: Session, selection: Selection, keys: tuple[str, .
         ],
         columns=["center_id", "field_id", "channel", "period", "question", "answer", "count"],
     )
+    if multi:
+        answers = _options_as_questions(session, grain, conditions, answers, multi)
     centers = _centers(session)
     fields = dict(session.execute(select(Field.id, Field.code)).all())
     return _roll_up(respondents, centers, fields, keys, []), _roll_up(answers, centers, fields, keys, ["question", "answer"])
+
+
+def _options_as_questions(session: Session, grain, conditions, answers: pd.DataFrame, multi: dict) -> pd.DataFrame:
+    cells = ["center_id", "field_id", "channel", "period"]
+    answered = pd.DataFrame(
+        [
+            tuple(row)
+            for row in session.execute(
+                select(*grain, Answer.question_code, func.count(func.distinct(Answer.response_id)).label("count"))
+                .join(Answer, Answer.response_id == Response.id)
+                .where(*conditions, Answer.question_code.in_(sorted(multi)), Answer.value.is_not(None))
+                .group_by(*grain, Answer.question_code)
+            )
+        ],
+        columns=[*cells, "question", "answered"],
+    )
+    single = answers[~answers["question"].isin(list(multi))]
+    parts = [single]
+    for code, options in multi.items():
+        base = answered[answered["question"] == code]
+        chosen = answers[answers["question"] == code]
+        for option in options:
+            picked = chosen[chosen["answer"] == option][[*cells, "count"]]
+            merged = base.merge(picked, on=cells, how="left").fillna({"count": 0})
+            merged["count"] = merged["count"].astype("int64")
+            name = f"{code}={option}"
+            yes = merged.loc[merged["count"] > 0, cells].assign(question=name, answer="1", count=merged.loc[merged["count"] > 0, "count"])
+            rest = merged["answered"] - merged["count"]
+            no = merged.loc[rest > 0, cells].assign(question=name, answer="0", count=rest[rest > 0])
+            parts.extend([yes, no])
+    return pd.concat(parts, ignore_index=True)
 
 
 def index_questions(instrument: Instrument) -> set[str]:
