@@ -144,10 +144,17 @@ def poster_pdf(pages: list[PosterPage], size: str, *, created_at: datetime | Non
     pdf.set_creator(CREATOR)
     pdf.set_creation_date(created_at or REPRODUCIBLE_DATE)
 
-    for page in pages:
-        pdf.add_page()
-        _draw_page(pdf, paper, page)
-    return bytes(pdf.output())
+    try:
+        for page in pages:
+            pdf.add_page()
+            _draw_page(pdf, paper, page)
+        return bytes(pdf.output())
+    finally:
+        # fpdf2 opens the font files lazily through fontTools and leaves them open.
+        for font in pdf.fonts.values():
+            ttfont = getattr(font, "ttfont", None)
+            if ttfont is not None:
+                ttfont.close()
 
 
 def _header(page: PosterPage, paper: _Format, scale: float) -> list[_Block]:
