@@ -103,6 +103,11 @@ def _filters(session: Session, selection: Selection) -> list:
     return conditions
 
 
+def response_conditions(session: Session, selection: Selection) -> list:
+    """WHERE conditions on ``Response`` for the selection (for listings beside the indices)."""
+    return _filters(session, selection)
+
+
 def _centers(session: Session) -> dict[int, dict[str, str]]:
     """Key values of every centre: its code, level and the codes of its units."""
     result = {}

@@ -40,6 +40,20 @@ RULES = {
     "admin.user": {"admin"},
     "admin.audit_log": {"admin"},
     "analyst.index": {"analyst", "admin"},
+    "analyst.element": {"analyst", "admin"},
+    "analyst.breakdown": {"analyst", "admin"},
+    "analyst.trend": {"analyst", "admin"},
+    "analyst.ranking": {"analyst", "admin"},
+    "analyst.perceptions": {"analyst", "admin"},
+    "analyst.comments": {"analyst", "admin"},
+    "analyst.review": {"analyst", "admin"},
+    "analyst.review_decision": {"analyst", "admin"},
+    "analyst.weighting": {"analyst", "admin"},
+    "analyst.weighting_delete": {"analyst", "admin"},
+    "analyst.weighting_file": {"analyst", "admin"},
+    "analyst.results": {"analyst", "admin"},
+    "analyst.responses": {"analyst", "admin"},
+    "analyst.report": {"analyst", "admin"},
     "api.openapi": "all",
     "api.dossier_links": "token",
 }
@@ -68,6 +82,10 @@ def world(app, survey_center, make_center, make_user, db):
         "token": "unknown-token",
         "kind": "png",
         "filename": "site.css",
+        "dimension": "center",
+        "uid": "no-such-response",
+        "totals_id": 1,
+        "fmt": "csv",
     }
     from app.models import Field
 
