@@ -59,3 +59,38 @@ test: test-deps
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
+
+# Production serving and the load and fault benchmarks (issue 7); see docs/scaling.md.
+# serve-prod: PostgreSQL and Redis (started if needed), database $(PROD_DB) (created if missing),
+# migrations, the demo if empty, then gunicorn with gunicorn.conf.py on $(PROD_BIND).
+PROD_BIND ?= 127.0.0.1:8000
+PROD_DB ?= sipas
+
+.PHONY: install-bench serve-prod bench-load bench-faults bench-fault-worker bench-fault-postgres bench-fault-redis
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	touch $@
+
+install-bench: install $(VENV)/.installed-bench
+
+serve-prod: install-bench
+	$(BIN)/python -m bench.load.stack serve --bind $(PROD_BIND) --database $(PROD_DB)
+
+# About four minutes; prints page views/s and submissions/s with p50/p95/p99, the accounting
+# (accepted = stored) and the COPY ceiling. BENCH_ARGS passes options (see --help).
+bench-load: install-bench
+	$(BIN)/python -m bench.load.loadtest $(BENCH_ARGS)
+
+# Kill a worker, stop PostgreSQL, stop Redis, each during a load run on a stack of its own.
+bench-faults: install-bench
+	$(BIN)/python -m bench.load.faults all $(BENCH_ARGS)
+
+bench-fault-worker: install-bench
+	$(BIN)/python -m bench.load.faults worker-kill $(BENCH_ARGS)
+
+bench-fault-postgres: install-bench
+	$(BIN)/python -m bench.load.faults postgres $(BENCH_ARGS)
+
+bench-fault-redis: install-bench
+	$(BIN)/python -m bench.load.faults redis $(BENCH_ARGS)

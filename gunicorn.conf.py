@@ -1,0 +1,94 @@
+"""Production serving: ``gunicorn -c gunicorn.conf.py`` (``make serve-prod`` does it).
+
+The settings, and why (figures in bench/load/RESULTS.md, measured on a 2-core machine):
+
+- The survey is CPU-bound Python (rendering the form, validating it) with short waits on
+  PostgreSQL and Redis in between. Processes, not threads, use the cores; a few more processes
+  than cores keep the cores busy while some workers wait on the database. Default
+  ``2 × cores + 1`` (5 on 2 cores), ``GUNICORN_WORKERS`` overrides.
+- ``gthread`` workers with ``GUNICORN_THREADS`` threads (default 2): a worker keeps answering
+  while one of its requests waits on the database, and keep-alive connections are served.
+- Each worker holds its own SQLAlchemy pool, sized to its threads (a thread holds one
+  connection for the length of a request), plus as many overflow connections for bursts.
+  The whole deployment opens at most ``workers × threads × 2`` connections, which must stay
+  under PostgreSQL's ``max_connections`` (100 by default) with room for migrations, the
+  analysis and psql: 5 × 2 × 2 = 20 here. A request that cannot get a connection within
+  ``pool_timeout`` seconds fails fast with the 503 page instead of queueing forever.
+  ``pool_pre_ping`` (already the app's default) replaces connections that died while
+  PostgreSQL restarted, so the app recovers by itself.
+- The pool options reach the app through ``create_app(overrides=...)``, the factory's public
+  argument, so ``app/`` needs no production-only code.
+
+Everything here can be overridden on the command line (``gunicorn -c gunicorn.conf.py -w 3``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS") or os.environ.get("WEB_CONCURRENCY") or 2 * multiprocessing.cpu_count() + 1)
+threads = int(os.environ.get("GUNICORN_THREADS", "2"))
+worker_class = "gthread" if threads > 1 else "sync"
+# Phones on 4G are slow to send; the load balancer in front buffers them in production.
+keepalive = 5
+# A request that takes longer than this is stuck: its worker is killed and replaced.
+timeout = 30
+graceful_timeout = 20
+# Many phones connect at once when the queues clear at 7:30.
+backlog = 2048
+# The app is imported once in the arbiter and forked: workers start (and restart after a crash)
+# in milliseconds. The factory never opens a connection, so no socket is shared across forks.
+preload_app = True
+# Access logs cost about a tenth of a page view's CPU; the load balancer keeps them instead.
+# GUNICORN_ACCESSLOG=- switches them on.
+accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+proc_name = "sipas"
+
+POOL_SIZE = int(os.environ.get("SIPAS_DB_POOL_SIZE") or threads)
+POOL_OVERFLOW = int(os.environ.get("SIPAS_DB_MAX_OVERFLOW") or threads)
+ENGINE_OPTIONS = {
+    "pool_pre_ping": True,
+    "pool_size": POOL_SIZE,
+    "max_overflow": POOL_OVERFLOW,
+    "pool_timeout": 5,
+    "pool_recycle": 1800,
+}
+# For experiments only (e.g. the fault scripts trying a configuration change): more overrides as JSON.
+EXTRA_OVERRIDES = json.loads(os.environ.get("SIPAS_APP_OVERRIDES") or "{}")
+wsgi_app = f"app:create_app(overrides={ {'SQLALCHEMY_ENGINE_OPTIONS': ENGINE_OPTIONS, **EXTRA_OVERRIDES}!r})"
+
+# The app's own log lines (database errors, the rate limiter falling back to memory when Redis
+# is down) go to gunicorn's error log with the same format.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}},
+    "root": {"level": "WARNING", "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        # Off unless GUNICORN_ACCESSLOG is set (a logging config would otherwise switch it on).
+        "gunicorn.access": {"level": "INFO" if accesslog else "CRITICAL", "handlers": ["stderr"], "propagate": False},
+        "app": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        # "Rate limit storage unreachable - falling back to in-memory storage" and "... recovered".
+        "flask-limiter": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+    },
+}
+
+
+def when_ready(server):
+    budget = workers * (POOL_SIZE + POOL_OVERFLOW)
+    server.log.info(
+        "sipas: %d %s workers × %d threads on %s; database pool %d + %d overflow per worker, at most %d connections",
+        workers, worker_class, threads, bind, POOL_SIZE, POOL_OVERFLOW, budget,
+    )
+
+
+def child_exit(server, worker):
+    logging.getLogger("gunicorn.error").info("sipas: worker %s exited; the arbiter starts a replacement", worker.pid)
