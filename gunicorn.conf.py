@@ -49,6 +49,9 @@ accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 proc_name = "sipas"
+# Several instances run side by side here (serve-prod, the load and fault benchmarks): no shared
+# control socket in the home directory.
+control_socket_disable = True
 
 POOL_SIZE = int(os.environ.get("SIPAS_DB_POOL_SIZE") or threads)
 POOL_OVERFLOW = int(os.environ.get("SIPAS_DB_MAX_OVERFLOW") or threads)
@@ -91,4 +94,4 @@ def when_ready(server):
 
 
 def child_exit(server, worker):
-    logging.getLogger("gunicorn.error").info("sipas: worker %s exited; the arbiter starts a replacement", worker.pid)
+    logging.getLogger("gunicorn.error").info("sipas: worker %s exited", worker.pid)

@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.load.faults", description=__doc__.split("\n\n")[0])
     parser.add_argument("scenario", choices=[*INJECTORS, "all"])
     parser.add_argument("--rate", type=float, default=6.0, help="phones per second")
-    parser.add_argument("--seconds", type=float, default=60.0, help="how long phones keep arriving")
+    parser.add_argument("--seconds", type=float, default=50.0, help="how long phones keep arriving")
     parser.add_argument("--pg-port", type=int, default=5433)
     parser.add_argument("--redis-port", type=int, default=6380)
     parser.add_argument("--database", default="sipas_faults")

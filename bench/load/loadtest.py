@@ -39,7 +39,9 @@ from bench.load import database, machine
 from bench.load.copy_ceiling import copy_ceiling
 from bench.load.phones import AnswerMaker, PhoneSettings, Phones, Summary
 from bench.load.phones import run as run_loop
-from bench.load.stack import ROOT, Gunicorn, SystemServices, drop_database, ensure_database, log, prepare_database, production_environment
+from bench.load.stack import (
+    ROOT, Gunicorn, SystemServices, add_centres, drop_database, ensure_database, log, prepare_database, production_environment,
+)
 
 P95_TARGET_MS = 200.0
 OUT = ROOT / "bench" / "out"
@@ -227,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--view-seconds", type=float, default=10)
     parser.add_argument("--submit-rates", default="10,15,20,25,30,40")
     parser.add_argument("--submit-seconds", type=float, default=30)
+    parser.add_argument("--extra-centres", type=int, default=1000,
+                        help="centres added to the 14 of the demo province, so that each sees a plausible rate (0: only the demo's)")
     parser.add_argument("--wifi-share", type=float, default=0.5, help="share of phones on their centre's Wi-Fi (one address per centre)")
     parser.add_argument("--copy-responses", type=int, default=20_000, help="rows for the COPY ceiling (0: skip)")
     parser.add_argument("--budget", type=float, default=270, help="seconds for the load steps, at most")
@@ -244,7 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         SIPAS_LIMIT_CENTER="1000000 per hour", SIPAS_LIMIT_NETWORK="1000000 per hour",
     )
     log("migrating and seeding the demo province")
-    prepare_database(env, seed_responses=500)
+    prepare_database(env, seed_responses=500, quiet=True)
+    if args.extra_centres:
+        log(f"adding {args.extra_centres} centres: {add_centres(env, args.pg_port, args.database, args.extra_centres)}")
     server = Gunicorn(env, args.bind, OUT / "loadtest-gunicorn.log", workers=args.workers, threads=args.threads)
     server.start()
     pg = database.server_settings(dsn)

@@ -219,9 +219,27 @@ def flask(env: dict[str, str], *args: str, quiet: bool = False) -> str:
     return result.stdout
 
 
-def prepare_database(env: dict[str, str], seed_responses: int = 2000) -> None:
+def prepare_database(env: dict[str, str], seed_responses: int = 2000, quiet: bool = False) -> None:
     flask(env, "db", "upgrade", quiet=True)
-    flask(env, "sipas", "seed-demo", "--if-empty", "--responses", str(seed_responses))
+    flask(env, "sipas", "seed-demo", "--if-empty", "--responses", str(seed_responses), quiet=quiet)
+
+
+def add_centres(env: dict[str, str], port: int, database: str, count: int, kiosk_share: float = 0.1) -> str:
+    """Create ``count`` more centres with ``flask sipas import-centers``, spread over the demo
+    province's communes (about a tenth on the kiosk form); returns the command's last line."""
+    units = psql(port, "SELECT code FROM administrative_units WHERE level = 'commune' AND valid_to IS NULL ORDER BY code", database).split()
+    if not units:
+        raise RuntimeError("no current commune units to attach centres to")
+    path = INSTANCE / "bench-centres.csv"
+    INSTANCE.mkdir(exist_ok=True)
+    every = round(1 / kiosk_share) if kiosk_share else 0
+    lines = ["code,name_vi,name_en,unit_code,level,instrument"]
+    for n in range(1, count + 1):
+        instrument = "sipas-kiosk-2023@1" if every and n % every == 0 else ""
+        lines.append(f"bench-{n:05d},Bộ phận một cửa thử tải {n},Load-test one-stop shop {n},{units[n % len(units)]},commune,{instrument}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    output = flask(env, "sipas", "import-centers", str(path), quiet=True)
+    return output.strip().splitlines()[-1] if output.strip() else ""
 
 
 class Gunicorn:
