@@ -204,7 +204,7 @@ def weighting():
         except weighting_totals.TotalsError as error:
             problem, status = str(error), 422
         else:
-            report = weighting_totals.validate(db.session, totals, form.period.data, form.kind.data)
+            report = weighting_totals.validate(db.session, totals, form.period.data, form.kind.data, filters.instrument)
             if report.usable:
                 stored = weighting_totals.store(db.session, totals, form.period.data, form.kind.data, name, current_user.id, now_utc())
                 audit.record(db.session, current_user, "weighting_upload", name, period=stored.period, kind=stored.kind, keys=stored.keys, cells=stored.cells)
@@ -271,7 +271,7 @@ def responses(fmt: str):
     filters = current_filters()
     audit.record(db.session, current_user, "download", "responses", format=fmt, **filters.query())
     db.session.commit()
-    rows = reports.response_rows(db.session, filters)
+    rows = reports.filtered_response_rows(db.session, filters)
     if fmt == "csv":
         body, mimetype = reports.responses_csv_stream(rows), "text/csv"
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from importlib.metadata import version
 
 from flask import Blueprint, current_app, g, jsonify, request
@@ -73,3 +74,85 @@ def dossier_links():
             "field_code": field.code if field else None,
         }
     ), 201
+
+
+# Analysis (issue 5) ----------------------------------------------------------------------------
+
+ANALYST_ROLES = ("analyst", "admin")
+
+
+def _visible_centres(user) -> tuple[str, ...] | None:
+    """None: every centre (analysts, administrators); else the staff member's own."""
+    return None if user.role in ANALYST_ROLES else tuple(sorted(c.code for c in user.centers))
+
+
+@bp.route("/indices")
+def indices():
+    from app.services import api_indices, audit
+
+    try:
+        query = api_indices.parse_index_query(request.args, current_app.config["DEFAULT_INSTRUMENT"])
+        document = api_indices.indices(
+            db.session,
+            query,
+            minimum=int(current_app.config.get("SMALL_CELL_MINIMUM", 10)),
+            reveal_small=g.api_user.role in ANALYST_ROLES,
+            centers=_visible_centres(g.api_user),
+        )
+    except api_indices.ApiInputError as error:
+        db.session.rollback()
+        return error_response(422, _("Invalid request"), str(error))
+    except PermissionError:
+        db.session.rollback()
+        return error_response(403, _("Access denied"), _("Your account does not manage this centre."))
+    except LookupError:
+        db.session.rollback()
+        return error_response(404, _("Not found"), _("No responses match these parameters."))
+    audit.record(db.session, g.api_user, "download", "api indices", **{k: v for k, v in request.args.items()})
+    db.session.commit()
+    # The CLI's column order, not jsonify's sorted keys.
+    return current_app.response_class(json.dumps(document, ensure_ascii=False, allow_nan=False), mimetype="application/json")
+
+
+@bp.route("/centers")
+def centers():
+    from app.services.api_indices import centers_list
+
+    return jsonify({"centers": centers_list(db.session)})
+
+
+@bp.route("/units")
+def units():
+    from app.services.api_indices import units_list
+
+    return jsonify({"units": units_list(db.session)})
+
+
+@bp.route("/fields")
+def fields():
+    from app.services.api_indices import fields_list
+
+    return jsonify({"fields": fields_list(db.session)})
+
+
+@bp.route("/responses")
+def responses_export():
+    from flask import Response, stream_with_context
+
+    from app.services import api_indices, audit, reports
+
+    if g.api_user.role not in ANALYST_ROLES:
+        return error_response(403, _("Access denied"), _("Only analysts and administrators may export responses."))
+    try:
+        query = api_indices.parse_response_query(request.args)
+    except api_indices.ApiInputError as error:
+        return error_response(422, _("Invalid request"), str(error))
+    audit.record(db.session, g.api_user, "download", "api responses", **{k: v for k, v in request.args.items()})
+    db.session.commit()
+    rows = reports.response_rows(
+        db.session, query.since, query.until, instrument=query.instrument, center=query.center_code, exclude_flagged=query.exclude_flagged
+    )
+    response = Response(stream_with_context(reports.responses_csv_stream(rows)), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="responses.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

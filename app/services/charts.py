@@ -121,7 +121,7 @@ def interval_chart(
     """Horizontal dot-and-interval rows, one per label; each label's name sits above its row so
     that the chart stays readable on a phone. The axis need not start at 0: the dots, not bar
     lengths, carry the values."""
-    width, left, right, row = 420, 8, 360, 22 + 14 * max(1, len(series))
+    width, left, right, row = 420, 16, 360, 22 + 14 * max(1, len(series))
     low, high = _range(series)
     top = 26
     height = top + row * len(labels) + 34
@@ -134,7 +134,7 @@ def interval_chart(
         out.append(f'<text x="{_number(x)}" y="{top + row * len(labels) + 16}" text-anchor="middle" font-size="11">{escape(fmt(tick, 0))}</text>')
     for i, label in enumerate(labels):
         y0 = top + i * row
-        out.append(f'<text x="{left}" y="{y0 + 14}" font-weight="600">{escape(label)}</text>')
+        out.append(f'<text x="4" y="{y0 + 14}" font-weight="600">{escape(label)}</text>')
         for s, item in enumerate(series):
             point = item.points[i] if i < len(item.points) else None
             y = y0 + 26 + 14 * s

@@ -15,7 +15,7 @@ import json
 import math
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from importlib.metadata import version
 from typing import Iterator
 
@@ -224,31 +224,46 @@ def _review_decisions(session: Session) -> dict[str, str]:
     return dict(session.execute(select(Response.uid, ResponseReview.decision).join(ResponseReview, ResponseReview.response_id == Response.id)).all())
 
 
-def response_rows(session: Session, filters: Filters) -> Iterator[list[str]]:
-    """The responses CSV rows (interfaces.md §4) of the filters: header first, comments masked."""
-    from app.services.filters import LEVELS  # noqa: F401  (documented filter values)
-
-    since, until = vietnam_day_bounds(*filters.bounds)
-    decisions = _review_decisions(session) if filters.flagged == "exclude" else {}
-    rows = iter_export_rows(session, since, until)
+def response_rows(
+    session: Session,
+    since: date | None,
+    until: date | None,
+    *,
+    instrument: str | None = None,
+    center: str = "",
+    unit: str = "",
+    level: str = "",
+    field: str = "",
+    channel: str = "",
+    exclude_flagged: bool = False,
+    centers: tuple[str, ...] | None = None,
+) -> Iterator[list[str]]:
+    """The responses CSV rows (interfaces.md §4) between two Vietnam days (inclusive) that pass
+    the filters: header first, comments masked. With ``exclude_flagged``, flagged responses are
+    left out unless an analyst included them, and excluded ones always."""
+    start, end = vietnam_day_bounds(since, until)
+    decisions = _review_decisions(session) if exclude_flagged else {}
+    rows = iter_export_rows(session, start, end)
     header = next(rows)
     yield header
     at = {name: i for i, name in enumerate(header)}
 
     def keep(row: list[str]) -> bool:
-        if row[at["instrument"]] != filters.instrument:
+        if instrument and row[at["instrument"]] != instrument:
             return False
-        if filters.center and row[at["center_code"]] != filters.center:
+        if center and row[at["center_code"]] != center:
             return False
-        if filters.unit and filters.unit not in (row[at["commune_code"]], row[at["district_code"]], row[at["province_code"]]):
+        if centers is not None and row[at["center_code"]] not in centers:
             return False
-        if filters.level and row[at["level"]] != filters.level:
+        if unit and unit not in (row[at["commune_code"]], row[at["district_code"]], row[at["province_code"]]):
             return False
-        if filters.field and row[at["field_code"]] != filters.field:
+        if level and row[at["level"]] != level:
             return False
-        if filters.channel and row[at["channel"]] != filters.channel:
+        if field and row[at["field_code"]] != field:
             return False
-        if filters.flagged == "exclude":
+        if channel and row[at["channel"]] != channel:
+            return False
+        if exclude_flagged:
             decision = decisions.get(row[at["response_id"]])
             if decision == "exclude" or (row[at["flags"]] and decision != "include"):
                 return False
@@ -257,6 +272,21 @@ def response_rows(session: Session, filters: Filters) -> Iterator[list[str]]:
     for row in rows:
         if keep(row):
             yield row
+
+
+def filtered_response_rows(session: Session, filters: Filters) -> Iterator[list[str]]:
+    """The responses behind the workspace's figures for these filters."""
+    return response_rows(
+        session,
+        *filters.bounds,
+        instrument=filters.instrument,
+        center=filters.center,
+        unit=filters.unit,
+        level=filters.level,
+        field=filters.field,
+        channel=filters.channel,
+        exclude_flagged=filters.flagged == "exclude",
+    )
 
 
 def responses_csv_stream(rows: Iterator[list[str]]) -> Iterator[bytes]:

@@ -31,7 +31,6 @@ from analysis import DataError, PostStratification, Raking, Totals, WeightingErr
 from app.models import WeightingTotals
 from app.services.datasets import Selection, sufficient_tables
 from app.services.filters import granularity_of, period_bounds
-from surveys import available_instruments
 
 #: Columns a totals table may be keyed by (the period is chosen on the form).
 TOTALS_KEYS = ("center_code", "commune_code", "district_code", "province_code", "level", "field_code", "channel")
@@ -121,24 +120,19 @@ def _describe(keys, values) -> str:
     return ", ".join(f"{k}={v}" for k, v in zip(keys, values))
 
 
-def _period_respondents(session: Session, period: str, keys: tuple[str, ...]) -> pd.DataFrame:
-    """Respondents of every instrument in the period, per cell of ``keys``."""
+def _period_respondents(session: Session, period: str, keys: tuple[str, ...], instrument: str) -> pd.DataFrame:
+    """Respondents of one instrument version in the period, per cell of ``keys``."""
     since, until = period_bounds(period)
-    parts = []
-    for instrument in available_instruments():
-        respondents, _ = sufficient_tables(
-            session, Selection(instrument, since=since, until=until, period=granularity_of(period) or "quarter"), keys, questions=()
-        )
-        parts.append(respondents[[*keys, "count"]])
-    frame = pd.concat(parts, ignore_index=True)
-    if frame.empty:
-        return frame
-    return frame.groupby(list(keys), sort=True)["count"].sum().reset_index()
+    respondents, _ = sufficient_tables(
+        session, Selection(instrument, since=since, until=until, period=granularity_of(period) or "quarter"), keys, questions=()
+    )
+    return respondents[[*keys, "count"]]
 
 
-def validate(session: Session, totals: Totals, period: str, kind: str) -> ValidationReport:
+def validate(session: Session, totals: Totals, period: str, kind: str, instrument: str) -> ValidationReport:
+    """Check the totals against the period's responses to ``instrument`` (the workspace's)."""
     keys = totals.keys
-    respondents = _period_respondents(session, period, keys)
+    respondents = _period_respondents(session, period, keys, instrument)
     report = ValidationReport(period, keys, len(totals.table), totals.total, int(respondents["count"].sum()) if len(respondents) else 0)
     merged = totals.table.merge(respondents, on=list(keys), how="outer", indicator=True)
     for record in merged.to_dict("records"):

@@ -56,6 +56,11 @@ RULES = {
     "analyst.report": {"analyst", "admin"},
     "api.openapi": "all",
     "api.dossier_links": "token",
+    "api.indices": "token",
+    "api.centers": "token",
+    "api.units": "token",
+    "api.fields": "token",
+    "api.responses_export": "token",
 }
 ROLES = ["anonymous", "staff", "analyst", "admin"]
 
