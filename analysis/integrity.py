@@ -222,6 +222,12 @@ class Rules:
 
     The rate test alone would fire on an honest busy morning, the share test alone on a quiet
     hour's few enthusiasts.
+
+    ``straight_line_fast`` needs less than ``hurried_base_seconds`` plus
+    ``hurried_seconds_per_scale_answer`` per satisfaction answer (43 s for 22): each question is
+    a sentence of 10–20 words, and 1.5 s is skimming it. ``bench/STUFFING.md`` shows how the
+    honest false-positive rate of this and of ``too_fast`` depends on completion times that are
+    still to be measured.
     """
 
     base_seconds: float = 5.0
@@ -235,7 +241,7 @@ class Rules:
     burst_windows: tuple[timedelta, ...] = (timedelta(minutes=30), timedelta(hours=1), timedelta(hours=3))
     burst_min_count: int = 5
     burst_alpha: float = 1e-6
-    burst_share_alpha: float = 1e-3
+    burst_share_alpha: float = 1e-5
     peak_factor: float = 2.0
     min_hourly_rate: float = 0.5
     network_share: float = 0.5
