@@ -80,7 +80,8 @@ def test_analyst_filters_downloads_xlsx_equal_to_the_cli(live_server, desktop, d
         out = tmp_path / f"cli-{column}.json"
         command = [sys.executable, "-m", "analysis", "indices", str(responses_path), "--out", str(out),
                    "--period", "quarter", "--strata", "center_code,period"] + (["--by", column] if column else [])
-        subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+        finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        assert finished.returncode == 0, finished.stderr
         expected = pd.DataFrame(json.loads(out.read_text(encoding="utf-8"))["results"])
         actual = sheet(book, column)
         keys = ["index", "kind"] + ([column] if column else [])
