@@ -83,6 +83,9 @@ def db(app, test_engine):
     with test_engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             connection.execute(delete(table))
+    from app.services.quality import clear_baseline_cache
+
+    clear_baseline_cache()
 
 
 @pytest.fixture()

@@ -7,18 +7,80 @@ response, so an export right after a submission shows them.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from datetime import datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from analysis.integrity import Rules, Submission, flags_for
-from app.models import Answer, Response, ResponseFlag, ResponseLinkage
-from surveys import Instrument
+from analysis.integrity import CentreBaseline, Rules, Submission, baseline_period, flags_for
+from app.models import Answer, Response, ResponseFlag, ResponseLinkage, ResponseReview
+from surveys import Instrument, available_instruments, load_instrument
 
 RECENT_WINDOW = timedelta(hours=3)
+SCALE_VALUES = ("1", "2", "3", "4", "5")
+# A centre's baseline covers the 28 days before today, so one computation serves it all day.
+_BASELINES: OrderedDict[tuple, CentreBaseline] = OrderedDict()
+_BASELINE_CACHE_SIZE = 4096
+
+
+@lru_cache(maxsize=1)
+def scale_question_codes() -> frozenset[str]:
+    """Codes of the satisfaction-scale questions of every shipped instrument (the codes are shared)."""
+    return frozenset(
+        q.code for key in available_instruments() for q in load_instrument(key).questions if q.type == "scale"
+    )
+
+
+def clear_baseline_cache() -> None:
+    _BASELINES.clear()
+
+
+def centre_baseline(session: Session, center_id: int, submitted_at: datetime, rules: Rules) -> CentreBaseline:
+    """The centre's usual traffic over the 28 days before the submission's day
+    (``analysis.integrity.CentreBaseline``): poster-link responses, leaving out flagged ones no
+    analyst has included, counted by their lowest satisfaction answer."""
+    start, end = baseline_period(submitted_at)
+    key = (str(session.get_bind().url), center_id, end)
+    if key in _BASELINES:
+        _BASELINES.move_to_end(key)
+        return _BASELINES[key]
+    flagged = exists().where(ResponseFlag.response_id == Response.id)
+    included = exists().where(ResponseReview.response_id == Response.id, ResponseReview.decision == "include")
+    poster = or_(ResponseLinkage.via == "poster", ResponseLinkage.response_id.is_(None))
+    counted = (
+        select(Response.id)
+        .outerjoin(ResponseLinkage, ResponseLinkage.response_id == Response.id)
+        .where(Response.center_id == center_id, Response.submitted_at >= start, Response.submitted_at < end, poster)
+        .where(or_(~flagged, included))
+        .subquery()
+    )
+    responses = session.scalar(select(func.count()).select_from(counted)) or 0
+    lowest = (
+        select(func.min(Answer.value).label("lowest"))
+        .where(Answer.response_id.in_(select(counted.c.id)))
+        .where(Answer.question_code.in_(sorted(scale_question_codes())), Answer.value.in_(SCALE_VALUES))
+        .group_by(Answer.response_id)
+        .subquery()
+    )
+    top, satisfied = session.execute(
+        select(
+            func.count().filter(lowest.c.lowest == "5"),
+            func.count().filter(lowest.c.lowest.in_(("4", "5"))),
+        )
+    ).one()
+    baseline = CentreBaseline(
+        responses=responses,
+        top_rated=top or 0,
+        satisfied=satisfied or 0,
+        opening_hours=rules.hours_for(str(center_id)).hours_between(start, end),
+    )
+    _BASELINES[key] = baseline
+    if len(_BASELINES) > _BASELINE_CACHE_SIZE:
+        _BASELINES.popitem(last=False)
+    return baseline
 
 
 def rules_from_config(config) -> Rules:
@@ -55,11 +117,12 @@ def _recent(session: Session, center_id: int, device: str | None, network: str |
         return []
     scale = defaultdict(list)
     counts = defaultdict(int)
-    for response_id, value in session.execute(
-        select(Answer.response_id, Answer.value).where(Answer.response_id.in_([r.id for r in rows]))
+    scale_codes = scale_question_codes()
+    for response_id, code, value in session.execute(
+        select(Answer.response_id, Answer.question_code, Answer.value).where(Answer.response_id.in_([r.id for r in rows]))
     ):
         counts[response_id] += 1
-        if value in ("1", "2", "3", "4", "5"):
+        if code in scale_codes and value in SCALE_VALUES:
             scale[response_id].append(value)
     return [
         Submission(
@@ -104,10 +167,11 @@ def record_flags(
         network=network,
         via=via,
     )
-    recent = []
+    recent, baseline = [], None
     if compare_with_recent:
         recent = [s for s in _recent(session, center_id, device, network, submitted_at) if s.key != response_id]
-    flags = flags_for(new, recent, rules)
+        baseline = centre_baseline(session, center_id, submitted_at, rules)
+    flags = flags_for(new, recent, rules, baseline)
     if flags:
         rows = [{"response_id": f.key, "code": f.code, "reason": f.reason[:300]} for f in flags]
         dialect = session.get_bind().dialect.name

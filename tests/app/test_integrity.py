@@ -136,3 +136,85 @@ def test_flags_are_written_with_the_response_and_exported(survey_center, client,
     out = tmp_path / "x.csv"
     runner.invoke(args=["sipas", "export-responses", "--out", str(out)])
     assert "too_fast" in out.read_text(encoding="utf-8-sig").splitlines()[1]
+
+
+def all_five() -> dict:
+    answers = complete_answers()
+    for code, value in list(answers.items()):
+        if value in ("1", "2", "3", "4", "9") and code not in ("SL",):
+            answers[code] = "5"
+    answers["SL"] = "1"  # trips: "1" is not a satisfaction answer and must not spoil "all 5"
+    return answers
+
+
+@pytest.fixture()
+def always_open(app):
+    """Opening hours around the clock, so that these tests do not depend on the time they run."""
+    from datetime import time as clock
+
+    from analysis.integrity import OpeningHours, Rules
+
+    app.config["INTEGRITY_RULES"] = Rules(opening_hours=OpeningHours(days={d: (clock(0, 0), clock(23, 59)) for d in range(7)}))
+    yield app.config["INTEGRITY_RULES"]
+    app.config.pop("INTEGRITY_RULES")
+
+
+def quiet_month(app, center_id: int, responses: int = 60) -> None:
+    """A centre's usual month: a few varied responses a day, through the poster link."""
+    from app.models import Field, ServiceCenter
+    from app.services.submissions import Linkage, submit_response
+    from app.timeutil import now_utc, today_in_vietnam
+    from surveys import load_instrument
+
+    with app.app_context():
+        from app.extensions import db as app_db
+
+        center = app_db.session.get(ServiceCenter, center_id)
+        fields = {f.code: f for f in app_db.session.scalars(select(Field))}
+        for index in range(responses):
+            moment = now_utc() - timedelta(days=1 + index % 27, hours=index % 5)
+            answers = complete_answers()
+            answers["HL"] = "345"[index % 3]
+            answers["TC1"] = "45"[index % 2]
+            submit_response(
+                app_db.session, center=center, instrument=load_instrument("sipas-dvhcc-2023@1"), answers=answers,
+                fields_by_code=fields, locale="vi", started_at=moment - timedelta(minutes=3), submitted_at=moment,
+                rules=app.config["INTEGRITY_RULES"], linkage=Linkage("poster", today_in_vietnam(), None, None),
+                compare_with_recent=False,
+            )
+        app_db.session.commit()
+
+
+def test_a_burst_of_top_ratings_is_flagged_retroactively(app, survey_center, always_open, db):
+    from app.services.quality import centre_baseline
+    from app.timeutil import now_utc
+
+    quiet_month(app, survey_center.id)
+    before = set(db.session.scalars(select(Response.id)))
+    statuses = [submit(app.test_client(), answers=all_five()).status_code for _ in range(12)]
+    assert statuses == [303] * 12
+    burst_ids = [i for i in db.session.scalars(select(Response.id).order_by(Response.id)) if i not in before]
+    flagged = {}
+    for flag in db.session.scalars(select(ResponseFlag)):
+        flagged.setdefault(flag.code, set()).add(flag.response_id)
+    burst = flagged.get("centre_burst", set()) | flagged.get("network_burst", set())
+    assert burst <= set(burst_ids), "the quiet month is not part of the burst"
+    assert len(burst) >= 10, {k: len(v) for k, v in flagged.items()}
+    assert burst_ids[0] in burst, "the first members of the burst are flagged once it becomes evident"
+    reason = db.session.scalars(select(ResponseFlag.reason).where(ResponseFlag.code.in_(["centre_burst", "network_burst"]))).first()
+    assert reason and len(reason) <= 300
+    with app.app_context():
+        from app.extensions import db as app_db
+
+        baseline = centre_baseline(app_db.session, survey_center.id, now_utc(), always_open)
+    assert baseline.responses == 60 and baseline.top_rated == 0 and baseline.satisfied == 40
+
+
+def test_varied_honest_answers_at_a_normal_pace_are_not_flagged_as_a_burst(app, survey_center, always_open, db):
+    quiet_month(app, survey_center.id)
+    for index in range(4):
+        answers = complete_answers()
+        answers["HL"] = "45"[index % 2]
+        assert submit(app.test_client(), answers=answers).status_code == 303
+    codes = {f.code for f in db.session.scalars(select(ResponseFlag))}
+    assert not codes & {"centre_burst", "network_burst", "device_repeat", "straight_line_fast"}
