@@ -29,23 +29,21 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import numpy as np
 import pandas as pd
 
 from analysis.design import as_columns
 from analysis.errors import DataError
-from analysis.indices import compute_indices, index_questions, result_columns
+from analysis.indices import compute_indices, result_columns
 from analysis.intervals import CI_METHODS
-from analysis.io import OUTPUT_FORMATS, read_responses, read_totals, sha256_of, write_results
-from analysis.periods import PERIODS, add_period
+from analysis.io import OUTPUT_FORMATS, read_totals, sha256_of, write_results
+from analysis.periods import PERIODS
+from analysis.stream import scan_responses
 from analysis.weighting import PostStratification, Raking
 
 __all__ = ["main"]
 
 PROGRAM = "python -m analysis"
 WEIGHTINGS = ("none", "column", "poststrat", "rake")
-BASE_COLUMNS = ("response_id", "submitted_at", "instrument")
-NOT_APPLICABLE = "9"
 
 
 class UsageError(Exception):
@@ -96,23 +94,6 @@ def _default_loader(key: str) -> Any:
     return load_instrument(key)
 
 
-def _allowed_answers(instrument: Any, definition_values: Sequence[str], code: str) -> set[str]:
-    allowed: set[str] = set()
-    question = getattr(instrument, "question", None)
-    if callable(question):
-        try:
-            allowed = {str(v) for v in question(code).values}
-        except (KeyError, AttributeError):
-            allowed = set()
-    if not allowed:
-        allowed = {*map(str, definition_values), NOT_APPLICABLE}
-    return allowed | {""}
-
-
-def _first(mask: np.ndarray) -> int:
-    return int(np.flatnonzero(mask)[0])
-
-
 def _software() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for package in ("numpy", "pandas", "scipy", "statsmodels", "openpyxl"):
@@ -129,7 +110,13 @@ def _software() -> dict[str, str]:
 def run_indices(
     args: argparse.Namespace, load_instrument: Callable[[str], Any]
 ) -> tuple[pd.DataFrame, dict]:
-    """Validate the inputs, compute the results and their meta (no output written)."""
+    """Validate the inputs, compute the results and their meta (no output written).
+
+    The responses file is read once, block by block (:func:`analysis.stream.scan_responses`):
+    validated, and tabulated into sufficient statistics on the way, so that memory does not
+    grow with the number of responses. Only index rules that need per-respondent data
+    (``mean_of_items``) keep the columns they read.
+    """
     source = args.responses
     out = Path(args.out)
     if out.suffix.lower() not in OUTPUT_FORMATS:
@@ -144,118 +131,40 @@ def run_indices(
     if weighting_name == "rake" and not args.totals:
         raise UsageError("--weighting rake takes one --totals file per margin")
 
-    data = read_responses(source)
-    rows = np.arange(len(data)) + 2
-    totals = [read_totals(path) for path in args.totals]
-
-    def require(column: str, why: str) -> None:
-        if column not in data.columns:
-            raise DataError(f"missing column ({why})", file=source, row=1, column=column)
-
-    for column in BASE_COLUMNS:
-        require(column, "every responses file has it")
-    if len(data) == 0:
-        raise DataError("holds no responses", file=source, row=2)
-
-    ids = data["response_id"].to_numpy(dtype=object)
-    blank = ids == ""
-    if blank.any():
-        raise DataError("blank response_id", file=source, row=int(rows[_first(blank)]), column="response_id")
-    duplicated = data["response_id"].duplicated().to_numpy()
-    if duplicated.any():
-        i = _first(duplicated)
-        raise DataError(f"response_id {ids[i]!r} appears twice", file=source, row=int(rows[i]), column="response_id")
-
-    # Dates are checked whether or not --period is used: a bad date is a bad file.
-    with_period = add_period(data, args.period or "month", source=source, rows=rows)
-    if args.period:
-        data = with_period
-
-    keys = data["instrument"].to_numpy(dtype=object)
-    if (keys == "").any():
-        raise DataError("blank instrument", file=source, row=int(rows[_first(keys == "")]), column="instrument")
-    instruments: dict[str, Any] = {}
-    for key in dict.fromkeys(keys):
-        try:
-            instruments[key] = load_instrument(key)
-        except (ValueError, KeyError, LookupError) as error:
-            detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            raise DataError(
-                f"unknown instrument {key!r}" + (f" ({detail})" if detail else ""),
-                file=source,
-                row=int(rows[_first(keys == key)]),
-                column="instrument",
-            ) from None
-    if len(instruments) > 1 and "instrument" not in by:
-        raise DataError(
-            f"the file mixes instrument versions {', '.join(sorted(instruments))}; they are "
-            "never pooled: analyse them separately or pass --by instrument",
-            file=source,
-            row=int(rows[_first(keys != keys[0])]),
-            column="instrument",
-        )
-
-    for key, instrument in instruments.items():
-        definitions = list(instrument.index_definitions)
-        index_questions(definitions)
-        mine = keys == key
-        for definition in definitions:
-            codes = [definition.question] if definition.rule == "question" else definition.items
-            for code in codes:
-                require(code, f"a question of {key}")
-                allowed = _allowed_answers(instrument, definition.valid_values, code)
-                values = data[code].to_numpy(dtype=object)
-                bad = mine & ~np.isin(values, sorted(allowed))
-                if bad.any():
-                    i = _first(bad)
-                    raise DataError(
-                        f"answer {values[i]!r} is not a code of {code} "
-                        f"(expected one of {', '.join(sorted(a for a in allowed if a))} or blank)",
-                        file=source,
-                        row=int(rows[i]),
-                        column=code,
-                    )
-
-    for column in strata:
-        require(column, "named by --strata")
-    for column in by:
-        require(column, "named by --by")
-    for table in totals:
-        for column in table.keys:
-            if column not in data.columns:
-                raise DataError(
-                    f"the totals name column {column!r}, which the responses file lacks",
-                    file=table.source,
-                    row=1,
-                    column=column,
-                )
-    weights = None
-    if weighting_name == "column":
-        require("weight", "--weighting column")
-        parsed = pd.to_numeric(data["weight"], errors="coerce").to_numpy(dtype=float)
-        bad = ~np.isfinite(parsed) | (parsed <= 0)
-        if bad.any():
-            i = _first(bad)
-            raise DataError(
-                f"weight {data['weight'].iloc[i]!r} is not a number > 0",
-                file=source,
-                row=int(rows[i]),
-                column="weight",
-            )
-        weights = parsed
-
-    excluded = 0
-    if args.exclude_flagged:
-        require("flags", "--exclude-flagged")
-        keep = (data["flags"] == "").to_numpy()
-        excluded = int((~keep).sum())
-        data = data.loc[keep].reset_index(drop=True)
-        rows = rows[keep]
-        keys = keys[keep]
-        if weights is not None:
-            weights = weights[keep]
-        if len(data) == 0:
-            raise DataError("no responses left after --exclude-flagged", file=source, column="flags")
+    totals, totals_error = [], None
+    try:
+        totals = [read_totals(path) for path in args.totals]
+    except DataError as error:
+        totals_error = error
+    weighting_keys = tuple(dict.fromkeys(k for t in totals for k in t.keys))
+    keys = tuple(dict.fromkeys([*strata, *weighting_keys, *by]))
+    if by and "instrument" in by:
+        keys = tuple(dict.fromkeys([*keys, "instrument"]))
+    weight_column = "weight" if weighting_name == "column" else None
+    scan = dict(
+        load_instrument=load_instrument,
+        keys=keys,
+        period=args.period,
+        weight_column=weight_column,
+        exclude_flagged=args.exclude_flagged,
+        pooled_instruments="instrument" in by,
+        required=[*((c, "named by --strata") for c in strata), *((c, "named by --by") for c in by)],
+        totals_columns=[(c, t.source) for t in totals for c in t.keys],
+        earlier_error=totals_error,
+    )
+    scanned = scan_responses(source, **scan)
+    instruments = scanned.instruments
+    items = [
+        code
+        for instrument in instruments.values()
+        for definition in instrument.index_definitions
+        if definition.rule == "mean_of_items"
+        for code in definition.items
+    ]
+    if items:
+        # rule mean_of_items needs per-respondent data: read the file again for those columns
+        keep = [*keys, *items, *((weight_column,) if weight_column else ())]
+        scanned = scan_responses(source, keep=list(dict.fromkeys(keep)), **scan)
 
     weighting = None
     if weighting_name == "poststrat":
@@ -263,12 +172,15 @@ def run_indices(
     elif weighting_name == "rake":
         weighting = Raking(tuple(totals))
 
+    data, weights = scanned.data, None
+    if data is not None and weight_column:
+        weights = pd.to_numeric(data[weight_column]).to_numpy(dtype=float)
     tables = []
     for key, instrument in instruments.items():
         definitions = list(instrument.index_definitions)
         common = dict(
             strata=strata, weights=weights, weighting=weighting, ci=args.ci, level=args.level,
-            source=source, rows=rows,
+            source=source, rows=scanned.rows, statistics=scanned.statistics, locate=scanned.locate,
         )
         if len(instruments) == 1:
             table = compute_indices(data, definitions, by=by, **common)
@@ -283,12 +195,13 @@ def run_indices(
         tables.append(table)
     results = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
     results = results[result_columns(by)].reset_index(drop=True)
+    excluded = scanned.excluded
 
     meta = {
         "input": Path(source).name,
-        "input_sha256": sha256_of(source),
+        "input_sha256": scanned.sha256,
         "instrument": next(iter(instruments)) if len(instruments) == 1 else sorted(instruments),
-        "responses": int(len(data)),
+        "responses": scanned.responses,
         "excluded_flagged": excluded,
         "weighting": weighting_name,
         "totals": [{"file": Path(t.source).name, "sha256": sha256_of(t.source)} for t in totals],

@@ -152,10 +152,10 @@ def indices_from_statistics(
     design = design or StatisticsDesign(
         statistics, strata=strata, weighting=weighting, locate=locate
     )
-    entries = []
+    parts = []
     for by_set in _by_sets(by, whole_sample):
         for order, definition in enumerate(definitions):
-            labels, estimates = design.estimate(
+            labels, columns = design.estimate_columns(
                 definition.question,
                 valid_values=definition.valid_values,
                 satisfied_values=definition.satisfied_values,
@@ -163,14 +163,29 @@ def indices_from_statistics(
                 ci=ci,
                 level=level,
             )
-            columns = [labels[c].to_numpy(dtype=object) for c in by_set]
-            for i, estimate in enumerate(estimates):
-                values = tuple(str(column[i]) for column in columns)
-                if any(value == "" for value in values):
-                    continue
-                full = tuple(values[by_set.index(c)] if c in by_set else "" for c in by)
-                entries.append(((1 if by_set else 0, full, order), _row(definition, by, full, estimate)))
-    return _assemble(by, entries)
+            part = pd.DataFrame({"index": definition.index, "kind": definition.kind}, index=labels.index)
+            reported = np.ones(len(labels), dtype=bool)
+            for column in by:
+                if column in by_set:
+                    values = labels[column].astype(str).to_numpy(dtype=object)
+                    reported &= values != ""
+                else:
+                    values = np.full(len(labels), "", dtype=object)
+                part[column] = values
+            for column in ESTIMATE_COLUMNS:
+                part[column] = columns[column]
+            part["_domain"] = 1 if by_set else 0
+            part["_order"] = order
+            parts.append(part.loc[reported])
+    if not parts:
+        return pd.DataFrame(columns=result_columns(by))
+    frame = pd.concat(parts, ignore_index=True)
+    frame = frame.sort_values(["_domain", *by, "_order"], kind="stable")
+    frame = frame[result_columns(by)].reset_index(drop=True)
+    for column in by:
+        frame[column] = frame[column].astype(object)
+    frame["n"] = frame["n"].astype(np.int64)
+    return frame
 
 
 def compute_indices(
@@ -186,6 +201,8 @@ def compute_indices(
     whole_sample: bool = True,
     source: str | None = None,
     rows: Sequence[int] | None = None,
+    statistics: SufficientStatistics | None = None,
+    locate: Any = None,
 ) -> pd.DataFrame:
     """Results rows from per-respondent data.
 
@@ -210,6 +227,12 @@ def compute_indices(
         Include the whole-sample rows (default True).
     source, rows
         File name and row numbers for error messages.
+    statistics : SufficientStatistics, optional
+        The sufficient statistics of ``data`` (keys: strata, weighting keys and ``by``), when
+        already tabulated (e.g. by :func:`analysis.stream.scan_responses`); then ``data`` is read
+        only for rule ``mean_of_items`` and may be None if no definition has that rule.
+    locate : callable, optional
+        ``locate(cell) -> (file, row)`` for weighting errors when ``statistics`` is given.
 
     Returns
     -------
@@ -224,22 +247,23 @@ def compute_indices(
     by_items = [(i, d) for i, d in enumerate(definitions) if d.rule == "mean_of_items"]
     entries: list = []
     if by_question:
-        keys = tuple(dict.fromkeys([*strata, *(weighting.keys if weighting else ()), *by]))
-        statistics = sufficient_statistics(
-            data,
-            keys=keys,
-            questions=index_questions(d for _, d in by_question),
-            weights=weights,
-        )
-        line_numbers = np.arange(len(data)) + 2 if rows is None else np.asarray(rows)
+        if statistics is None:
+            keys = tuple(dict.fromkeys([*strata, *(weighting.keys if weighting else ()), *by]))
+            statistics = sufficient_statistics(
+                data,
+                keys=keys,
+                questions=index_questions(d for _, d in by_question),
+                weights=weights,
+            )
+            line_numbers = np.arange(len(data)) + 2 if rows is None else np.asarray(rows)
 
-        def locate(cell: dict) -> tuple[str | None, int | None]:
-            match = np.ones(len(data), dtype=bool)
-            for column, value in cell.items():
-                text = data[column].astype(object).where(data[column].notna(), "").astype(str)
-                match &= (text.str.strip() == value).to_numpy()
-            hits = np.flatnonzero(match)
-            return source, (int(line_numbers[hits[0]]) if len(hits) else None)
+            def locate(cell: dict) -> tuple[str | None, int | None]:
+                match = np.ones(len(data), dtype=bool)
+                for column, value in cell.items():
+                    text = data[column].astype(object).where(data[column].notna(), "").astype(str)
+                    match &= (text.str.strip() == value).to_numpy()
+                hits = np.flatnonzero(match)
+                return source, (int(line_numbers[hits[0]]) if len(hits) else None)
 
         table = indices_from_statistics(
             statistics,
@@ -252,6 +276,8 @@ def compute_indices(
             whole_sample=whole_sample,
             locate=locate,
         )
+        if not by_items:
+            return table  # already in the instrument's order
         original = {position: i for position, (i, _) in enumerate(by_question)}
         names = [d.index for _, d in by_question]
         for record in table.to_dict("records"):

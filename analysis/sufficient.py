@@ -94,7 +94,7 @@ from scipy import sparse
 from analysis.design import as_columns
 from analysis.errors import AnalysisError, DataError
 from analysis.estimators import DEFAULT_SATISFIED, DEFAULT_VALID
-from analysis.intervals import make_estimates
+from analysis.intervals import estimate_columns
 from analysis.results import Estimate
 from analysis.weighting import PostStratification, Raking, calibration_factors
 
@@ -111,17 +111,35 @@ RESPONDENT_COLUMNS = ("count", "sum_w", "sum_w2")
 #: Columns of the ``answers`` table beside the keys.
 ANSWER_COLUMNS = ("question", "answer", "count", "sum_w", "sum_w2")
 
-def _normalised_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _normalised_codes(*parts: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes of values compared as stripped strings (missing = ``""``), and the sorted
-    distinct strings. Only the distinct raw values are converted, so this is fast on long
-    columns."""
-    raw_codes, raw_uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    distinct strings; several parts are coded together and their codes concatenated.
+
+    Only the distinct raw values are converted, so this is fast on long columns; categorical
+    columns (what :func:`analysis.stream.scan_responses` builds) are not even factorised.
+    """
+    raw = []
+    for values in parts:
+        if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+            codes = values.cat.codes.to_numpy(dtype=np.int64)
+            uniques = values.cat.categories.to_numpy(dtype=object)
+        else:
+            codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+        raw.append((codes, uniques))
     labels = [
         "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value).strip()
-        for value in raw_uniques
+        for _, uniques in raw
+        for value in uniques
     ]
     uniques, inverse = np.unique(np.array(labels + [""], dtype=object), return_inverse=True)
-    return inverse[raw_codes].astype(np.int64), uniques
+    out = []
+    offset = 0
+    for codes, part_uniques in raw:
+        # a missing value (code -1) maps to the "" appended last
+        out.append(np.where(codes < 0, inverse[-1], inverse[np.maximum(codes, 0) + offset]))
+        offset += len(part_uniques)
+    joined = out[0] if len(out) == 1 else np.concatenate(out)
+    return joined.astype(np.int64), uniques
 
 
 def _combine(
@@ -283,10 +301,7 @@ class StatisticsDesign:
         answers = statistics.answers.reset_index(drop=True)
         n_resp = len(respondents)
         keys = list(statistics.keys)
-        per_column = [
-            _normalised_codes(np.concatenate([respondents[k].to_numpy(object), answers[k].to_numpy(object)]))
-            for k in keys
-        ]
+        per_column = [_normalised_codes(respondents[k], answers[k]) for k in keys]
         joint, labels = _combine(
             [c for c, _ in per_column], [u for _, u in per_column], keys, n_resp + len(answers)
         )
@@ -318,17 +333,22 @@ class StatisticsDesign:
         question_codes, question_names = _normalised_codes(answers["question"])
         value_codes, value_names = _normalised_codes(answers["answer"])
         keep = value_names[value_codes] != ""
-        self._answers = pd.DataFrame(
-            {
-                "row": position[keep],
-                "question": question_names[question_codes][keep],
-                "answer": value_names[value_codes][keep],
-                "count": answers["count"].to_numpy(dtype=float)[keep],
-                "sum_w": answers["sum_w"].to_numpy(dtype=float)[keep],
-                "sum_w2": answers["sum_w2"].to_numpy(dtype=float)[keep],
-            }
-        )
-        self._by_question = {q: part for q, part in self._answers.groupby("question", sort=False)}
+        order = np.argsort(question_codes[keep], kind="stable")
+        columns = {
+            "row": position[keep][order],
+            "answer": value_codes[keep][order],
+            "count": answers["count"].to_numpy(dtype=float)[keep][order],
+            "sum_w": answers["sum_w"].to_numpy(dtype=float)[keep][order],
+            "sum_w2": answers["sum_w2"].to_numpy(dtype=float)[keep][order],
+        }
+        sorted_questions = question_codes[keep][order]
+        bounds = np.searchsorted(sorted_questions, np.arange(len(question_names) + 1))
+        self._answer_names = value_names
+        self._by_question = {
+            question_names[q]: {c: v[bounds[q] : bounds[q + 1]] for c, v in columns.items()}
+            for q in range(len(question_names))
+            if bounds[q + 1] > bounds[q]
+        }
         self._domains: dict[tuple[str, ...], tuple[np.ndarray, pd.DataFrame]] = {}
         self._h, _ = self._group_codes(self.strata_columns)
         self.n_strata = int(self._h.max(initial=-1)) + 1
@@ -469,10 +489,13 @@ class StatisticsDesign:
         if part is None:
             zero = np.zeros(size)
             return zero, zero, zero, zero, zero
-        valid = part["answer"].isin([str(v) for v in valid_values]).to_numpy()
-        satisfied = valid & part["answer"].isin([str(v) for v in satisfied_values]).to_numpy()
-        rows = part["row"].to_numpy()
-        w1, w2, count = (part[c].to_numpy() for c in ("sum_w", "sum_w2", "count"))
+        names = self._answer_names
+        valid_codes = np.flatnonzero(np.isin(names, [str(v) for v in valid_values]))
+        satisfied_codes = np.flatnonzero(np.isin(names, [str(v) for v in satisfied_values]))
+        valid = np.isin(part["answer"], valid_codes)
+        satisfied = valid & np.isin(part["answer"], satisfied_codes)
+        rows = part["row"]
+        w1, w2, count = part["sum_w"], part["sum_w2"], part["count"]
 
         def total(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
             return np.bincount(rows[mask], weights=values[mask], minlength=size)
@@ -597,6 +620,33 @@ class StatisticsDesign:
         estimates : list of Estimate
             One per row of ``domains``.
         """
+        labels, columns = self.estimate_columns(
+            question,
+            valid_values=valid_values,
+            satisfied_values=satisfied_values,
+            by=by,
+            ci=ci,
+            level=level,
+        )
+        fields = ("estimate", "se", "ci_low", "ci_high", "n", "n_eff", "deff", "df", "flag")
+        estimates = [
+            Estimate(float(e), float(s), float(lo), float(hi), int(k), float(ne), float(de), int(d), str(f))
+            for e, s, lo, hi, k, ne, de, d, f in zip(*(columns[name].tolist() for name in fields))
+        ]
+        return labels, estimates
+
+    def estimate_columns(
+        self,
+        question: str,
+        *,
+        valid_values: Sequence[str] = DEFAULT_VALID,
+        satisfied_values: Sequence[str] = DEFAULT_SATISFIED,
+        by: str | Sequence[str] | None = None,
+        ci: str = "korn-graubard",
+        level: float = 0.95,
+    ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """:meth:`estimate` with the fields of :class:`~analysis.results.Estimate` as arrays
+        (one element per domain), which is much faster for thousands of domains."""
         dom, labels = self.domains(by)
         n_domains = len(labels)
         sums = self._question_sums(question, valid_values, satisfied_values)
@@ -621,7 +671,7 @@ class StatisticsDesign:
         variance = self._variances(dom, n_domains, p, big_b, sums)
         with np.errstate(divide="ignore", invalid="ignore"):
             n_eff = np.where(n > 0, big_b**2 / w2, 0.0)
-        estimates = make_estimates(
+        columns = estimate_columns(
             p=p,
             variance=variance,
             n=n,
@@ -631,4 +681,4 @@ class StatisticsDesign:
             ci=ci,
             level=level,
         )
-        return labels.reset_index(drop=True), estimates
+        return labels.reset_index(drop=True), columns
