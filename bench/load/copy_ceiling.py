@@ -59,7 +59,7 @@ class CopyResult:
         return (self.responses + self.answers + self.linkage + self.flags) / self.seconds
 
 
-def copy_ceiling(dsn: str, since: datetime, target: int = 20_000) -> CopyResult:
+def copy_ceiling(dsn: str, since: datetime, target: int = 20_000, keep: bool = False) -> CopyResult:
     with psycopg.connect(dsn, autocommit=True) as conn:
         sample = conn.execute(
             f"SELECT {', '.join(RESPONSE_COLUMNS)} FROM responses WHERE source = 'survey' AND submitted_at >= %s ORDER BY id",
@@ -83,8 +83,8 @@ def copy_ceiling(dsn: str, since: datetime, target: int = 20_000) -> CopyResult:
 
         buffers = {name: io.StringIO() for name in ("responses", "answers", "linkage", "flags")}
         counts = dict.fromkeys(buffers, 0)
-        # Submitted a day later than the originals: the copies never meet the app's recent-window query.
-        shift = timedelta(days=1)
+        # A day earlier than the originals: the copies stay out of the app's recent-window query.
+        shift = -timedelta(days=1)
         for n in range(target):
             original = sample[n % len(sample)]
             new_id = first + n
@@ -119,8 +119,9 @@ def copy_ceiling(dsn: str, since: datetime, target: int = 20_000) -> CopyResult:
                     copy.write(buffers[name].getvalue())
         conn.commit()
         seconds = time.perf_counter() - start
-        conn.execute("DELETE FROM responses WHERE id BETWEEN %s AND %s", (first, first + target - 1))
-        conn.commit()
+        if not keep:
+            conn.execute("DELETE FROM responses WHERE id BETWEEN %s AND %s", (first, first + target - 1))
+            conn.commit()
     return CopyResult(counts["responses"], counts["answers"], counts["linkage"], counts["flags"], seconds)
 
 
@@ -129,9 +130,10 @@ def main() -> None:
     parser.add_argument("--dsn", required=True)
     parser.add_argument("--since-hours", type=float, default=3.0, help="copy the survey responses stored in this many hours")
     parser.add_argument("--responses", type=int, default=20_000)
+    parser.add_argument("--keep", action="store_true", help="keep the copied rows (e.g. to measure sizes and queries)")
     args = parser.parse_args()
     since = datetime.now(timezone.utc) - timedelta(hours=args.since_hours)
-    result = copy_ceiling(args.dsn, since, args.responses)
+    result = copy_ceiling(args.dsn, since, args.responses, keep=args.keep)
     print(f"COPY: {result.responses} responses ({result.answers} answers, {result.linkage} linkage, {result.flags} flags) "
           f"in {result.seconds:.2f} s = {result.responses_per_second:,.0f} responses/s, {result.rows_per_second:,.0f} rows/s")
 
