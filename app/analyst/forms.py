@@ -9,7 +9,7 @@ from wtforms import RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, Regexp
 
-PERIOD = r"^\d{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$"
+PERIOD = r"^(19|20)\d\d(-Q[1-4]|-(0[1-9]|1[0-2]))?$"
 
 
 class TotalsForm(FlaskForm):

@@ -219,7 +219,7 @@ def funnel_chart(
     largest = max([p.n_eff for p in points] + [10.0]) * 1.08
     smallest = 5.0
     lows = [p.estimate for p in points] + [limits(max(smallest, largest / 40))[2]]
-    low = max(0.0, math.floor(min(lows) * 10) / 10)
+    low = min(max(0.0, math.floor(min(lows) * 10) / 10), 0.9)
     high = 1.0
     y_of = lambda v: bottom - (bottom - top) * (min(max(v, low), high) - low) / (high - low)  # noqa: E731
     x_of = lambda n: left + (right - left) * n / largest  # noqa: E731

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from analysis import DataError, StatisticsDesign, SufficientStatistics, WeightingError, indices_from_statistics
-from app.models import AdministrativeUnit, Answer, Field, Response, ResponseFlag, ServiceCenter
+from app.models import AdministrativeUnit, Answer, Field, Response, ServiceCenter
 from app.services import charts
 from app.services.comparisons import Change, Ranking, change, rank_centres
 from app.services.datasets import response_conditions, sufficient_tables
@@ -195,6 +195,12 @@ def figure(record: dict, labels: dict[str, str], minimum: int, domain_column: st
     )
 
 
+def describe(f: Figure) -> str:
+    """A figure in words, for a chart's text alternative."""
+    text = f"{f.label}: {percent(f.estimate)} ({percent(f.ci_low)} – {percent(f.ci_high)}, n = {number(f.n)})"
+    return text + (f" [{', '.join(f.reasons)}]" if f.reasons else "")
+
+
 # -- computation --------------------------------------------------------------------------------
 
 
@@ -349,7 +355,7 @@ def overview(session: Session, filters: Filters, minimum: int) -> dict:
     chart = charts.interval_chart(
         "overview",
         _("SIPAS and the five element indices, %(period)s", period=period_name(filters.period)),
-        "; ".join(f"{r.figure.label}: {percent(r.figure.estimate)} ({percent(r.figure.ci_low)}–{percent(r.figure.ci_high)})" for r in rows),
+        "; ".join(describe(r.figure) for r in rows),
         [r.figure.label for r in rows],
         series,
         percent,
@@ -379,7 +385,7 @@ def element(session: Session, filters: Filters, code: str, minimum: int) -> dict
     chart = charts.interval_chart(
         f"element-{code}",
         _("%(element)s: element index and items, %(period)s", element=labels.get(code, code), period=period_name(filters.period)),
-        "; ".join(f"{f.label}: {percent(f.estimate)}" for f in found),
+        "; ".join(describe(f) for f in found),
         [f.label for f in found],
         [charts.Series(_("Estimate"), [f.point for f in found])],
         percent,
@@ -406,7 +412,7 @@ def breakdown(session: Session, filters: Filters, dimension: str, index: str, mi
     chart = charts.interval_chart(
         f"breakdown-{dimension}",
         _("%(index)s by %(dimension)s, %(period)s", index=labels.get(index, index), dimension=dimension_name(dimension), period=period_name(filters.period)),
-        "; ".join(f"{f.label}: {percent(f.estimate)} (n = {f.n})" for f in found),
+        "; ".join(describe(f) for f in found),
         [f.label for f in found],
         [charts.Series(_("Estimate"), [f.point for f in found])],
         percent,
@@ -559,7 +565,7 @@ def perceptions(session: Session, filters: Filters, minimum: int) -> dict:
         chart = charts.interval_chart(
             f"perception-{code}",
             instrument.question(code).text.get(lang),
-            "; ".join(f"{f.label}: {percent(f.estimate)}" for f in items),
+            "; ".join(describe(f) for f in items),
             [f.label for f in items],
             [charts.Series(_("Share"), [f.point for f in items])],
             percent,
@@ -606,10 +612,6 @@ def comments(session: Session, filters: Filters, page: int) -> dict:
     return {"comments": found, "total": int(total or 0), "page": page, "pages": pages}
 
 
-def flagged_in_selection(session: Session, filters: Filters) -> int:
-    return flagged_count(session, filters)[0]
-
-
 def small_cells_hidden(table: pd.DataFrame, minimum: int) -> pd.DataFrame:
     """For staff and public output: blank the figures of rows with fewer than ``minimum``
     answers and say why in ``flag``."""
@@ -619,12 +621,3 @@ def small_cells_hidden(table: pd.DataFrame, minimum: int) -> pd.DataFrame:
         hidden.loc[small, column] = float("nan")
     hidden.loc[small, "flag"] = f"n<{minimum}"
     return hidden
-
-
-def counts_of_flags(session: Session, response_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
-    found: dict[int, list[tuple[str, str]]] = {}
-    for response_id, code, reason in session.execute(
-        select(ResponseFlag.response_id, ResponseFlag.code, ResponseFlag.reason).where(ResponseFlag.response_id.in_(response_ids)).order_by(ResponseFlag.code)
-    ):
-        found.setdefault(response_id, []).append((code, reason))
-    return found

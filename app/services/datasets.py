@@ -15,10 +15,10 @@ from datetime import date, datetime, time, timedelta
 
 import pandas as pd
 from sqlalchemy import Integer, String, and_, cast, exists, func, literal, not_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from analysis import PostStratification, Raking, StatisticsDesign, SufficientStatistics, indices_from_statistics
-from app.models import Answer, Field, InstrumentVersion, Response, ResponseFlag, ResponseReview, ServiceCenter
+from app.models import AdministrativeUnit, Answer, Field, InstrumentVersion, Response, ResponseFlag, ResponseReview, ServiceCenter
 from app.timeutil import VIETNAM
 from surveys import Instrument, load_instrument
 
@@ -111,7 +111,9 @@ def response_conditions(session: Session, selection: Selection) -> list:
 def _centers(session: Session) -> dict[int, dict[str, str]]:
     """Key values of every centre: its code, level and the codes of its units."""
     result = {}
-    for center in session.scalars(select(ServiceCenter)):
+    # Units and their parents in three queries instead of one per centre and level.
+    loading = selectinload(ServiceCenter.unit).selectinload(AdministrativeUnit.parent).selectinload(AdministrativeUnit.parent)
+    for center in session.scalars(select(ServiceCenter).options(loading)):
         unit = center.unit
 
         def code(level: str) -> str:

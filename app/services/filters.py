@@ -34,10 +34,12 @@ FLAGGED = ("include", "exclude")
 #: The design of every figure in the workspace: centres × periods are strata (statistics.md §2).
 STRATA = ("center_code", "period")
 
+# Years 1900–2099: enough for any survey, and the period before the first one still exists.
+_YEAR = r"(19\d\d|20\d\d)"
 _PATTERNS = {
-    "year": re.compile(r"^(\d{4})$"),
-    "quarter": re.compile(r"^(\d{4})-Q([1-4])$"),
-    "month": re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$"),
+    "year": re.compile(rf"^{_YEAR}$"),
+    "quarter": re.compile(rf"^{_YEAR}-Q([1-4])$"),
+    "month": re.compile(rf"^{_YEAR}-(0[1-9]|1[0-2])$"),
 }
 
 

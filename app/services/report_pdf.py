@@ -103,7 +103,7 @@ class ReportPDF(FPDF):
         if not usable:
             return
         lows = [f.ci_low for f in usable if not math.isnan(f.ci_low)] + [f.estimate for f in usable]
-        low = max(0.0, math.floor(min(lows) * 10) / 10)
+        low = min(max(0.0, math.floor(min(lows) * 10) / 10), 0.9)
         label_width, axis_width, row = 70.0, 85.0, 6.5
         height = row * len(usable) + 10
         if self.get_y() + height > self.h - 20:
@@ -149,7 +149,7 @@ class ReportPDF(FPDF):
             self.add_page()
         x0, y0 = self.l_margin + 12, self.get_y() + 2
         lows = [f.ci_low for _, f in usable if not math.isnan(f.ci_low)] + [f.estimate for _, f in usable]
-        low = max(0.0, math.floor(min(lows) * 10) / 10)
+        low = min(max(0.0, math.floor(min(lows) * 10) / 10), 0.9)
         y_of = lambda v: y0 + height - height * (v - low) / (1 - low)  # noqa: E731
         x_of = lambda i: x0 + width * (i + 0.5) / len(rows)  # noqa: E731
         self.set_font(FAMILY, "", 7.5)

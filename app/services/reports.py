@@ -28,8 +28,7 @@ from sqlalchemy.orm import Session
 from analysis import DataError, StatisticsDesign, SufficientStatistics, WeightingError, indices_from_statistics
 from analysis.cli import _software
 from app.models import Response, ResponseReview
-from app.services import dashboards
-from app.services.dashboards import CI, LEVEL, DIMENSIONS, definitions_for, period_name, percent
+from app.services.dashboards import CI, LEVEL, definitions_for, period_name, percent
 from app.services.datasets import sufficient_tables
 from app.services.export import iter_export_rows, vietnam_day_bounds
 from app.services.filters import STRATA, Filters

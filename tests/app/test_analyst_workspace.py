@@ -123,7 +123,7 @@ def test_filters_live_in_the_url_and_bad_values_get_400(analyst):
     page = client.get("/analyst/?center=qn-ha-long&channel=direct&flagged=exclude").get_data(as_text=True)
     assert 'value="qn-ha-long" selected' in page and 'value="exclude" selected' in page
     assert "center=qn-ha-long" in page and "flagged=exclude" in page  # links keep the filters
-    for query in ("center=nope", "period=2026-Q7", "per=week", "weighting=magic", "flagged=maybe", "channel=fax",
+    for query in ("center=nope", "period=2026-Q7", "period=0000", "period=2026-00", "per=week", "weighting=magic", "flagged=maybe", "channel=fax",
                   "instrument=none@1", "level=village", "field=nope", "unit=nope"):
         response = client.get(f"/analyst/?{query}")
         assert response.status_code == 400, query
@@ -306,3 +306,32 @@ def test_weighting_upload_validation_and_weighted_overview(analyst, demo, app, t
     assert any("population" in [c.value for c in s[1]] for s in xlsx.worksheets)
     unweighted_page = client.get(f"/analyst/?period={quarter}&weighting=rake").get_data(as_text=True)
     assert "Chưa tải lên tổng số" in unweighted_page or "chưa" in unweighted_page.lower()
+
+
+def test_random_filters_never_give_a_server_error(app, runner, db, make_user, sign_in):
+    import hypothesis
+    from hypothesis import HealthCheck, strategies as st
+
+    assert runner.invoke(args=["sipas", "seed-demo", "--responses", "60"]).exit_code == 0
+    client = sign_in(app.test_client(), make_user("analyst", email="ngau-nhien@example.vn"))
+    values = {
+        "per": st.sampled_from(["month", "quarter", "year", "week", ""]),
+        "period": st.one_of(st.sampled_from(["2026", "2026-Q1", "2025-12", "1900-01", "2099-Q4"]), st.text(max_size=8)),
+        "center": st.sampled_from(["", "qn-ha-long", "qn-co-to", "x"]),
+        "unit": st.sampled_from(["", "22", "193", "25135", "zz"]),
+        "level": st.sampled_from(["", "province", "district", "commune", "x"]),
+        "field": st.sampled_from(["", "dat-dai", "ho-tich", "x"]),
+        "channel": st.sampled_from(["", "direct", "online", "postal", "x"]),
+        "instrument": st.sampled_from(["", FULL, "sipas-kiosk-2023@1", "x@1"]),
+        "weighting": st.sampled_from(["none", "poststrat", "rake", "x"]),
+        "flagged": st.sampled_from(["include", "exclude", "x"]),
+    }
+    pages = st.sampled_from(["/analyst/", "/analyst/trend", "/analyst/ranking", "/analyst/breakdowns/field", "/analyst/perceptions", "/analyst/results.json", "/analyst/report.pdf", "/analyst/elements/PA"])
+
+    @hypothesis.given(page=pages, query=st.fixed_dictionaries({}, optional=values))
+    @hypothesis.settings(max_examples=40, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    def check(page, query):
+        response = client.get(page, query_string=query)
+        assert response.status_code in (200, 400), (page, query, response.status_code)
+
+    check()

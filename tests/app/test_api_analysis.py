@@ -4,7 +4,6 @@ document (bounded examples, no server errors, responses as documented)."""
 
 from __future__ import annotations
 
-import io
 import json
 
 import hypothesis
