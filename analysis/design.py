@@ -203,6 +203,21 @@ class SurveyDesign:
             fit = self._cell_x @ coef
         return w * (u - fit[self.cells])
 
+    def total_covariance(self, e: np.ndarray) -> np.ndarray:
+        """V̂ of the column totals of ``e`` (n × k): the matrix form of :meth:`total_variance`,
+        Σ_h n_h/(n_h − 1) Σ_{i∈h} (e_i − ē_h)(e_i − ē_h)' (lonely strata uncentred, factor 1)."""
+        e = np.asarray(e, dtype=float)
+        if e.ndim == 1:
+            e = e[:, None]
+        sizes = self.stratum_sizes.astype(float)
+        sums = np.zeros((len(sizes), e.shape[1]))
+        np.add.at(sums, self.strata, e)
+        lonely = self.lonely_strata
+        mean = np.where(lonely[:, None], 0.0, sums / sizes[:, None])
+        centred = e - mean[self.strata]
+        scale = np.where(lonely, 1.0, sizes / np.maximum(sizes - 1.0, 1.0))
+        return centred.T @ (centred * scale[self.strata][:, None])
+
     def total_variance(self, e: np.ndarray) -> float:
         """V̂ of Σe: stratified with-replacement variance with lonely strata "adjust"."""
         e = np.asarray(e, dtype=float)

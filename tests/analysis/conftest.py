@@ -103,10 +103,19 @@ def r_designs(r_data) -> dict[str, SurveyDesign]:
     return {name: SurveyDesign(r_data, **spec) for name, spec in design_specs().items()}
 
 
+TEXT_COLUMNS = (
+    "design", "question", "domain_var", "domain", "kg_source", "items", "response_id",
+    "earlier", "later", "commune_code", "term", "missing",
+)
+
+
 def read_reference(name: str) -> pd.DataFrame:
     frame = pd.read_csv(R_DIR / name, dtype=str, keep_default_na=False)
     for column in frame.columns:
-        if column in ("design", "question", "domain_var", "domain", "kg_source", "items", "response_id"):
+        if column in TEXT_COLUMNS:
+            continue
+        if set(frame[column]) <= {"TRUE", "FALSE"}:
+            frame[column] = frame[column] == "TRUE"
             continue
         frame[column] = pd.to_numeric(frame[column].replace("", np.nan))
     return frame

@@ -1,10 +1,11 @@
 """The committed R outputs are what tests/analysis/r/reference.R produces today.
 
-Regenerate them (after changing make_data.py or reference.R) with, from the repository root::
+Regenerate them (after changing make_data.py or a script) with, from the repository root::
 
     Rscript tests/analysis/r/reference.R
+    Rscript tests/analysis/r/reference_section5.R
 
-This test reruns the script into a temporary directory and compares every output with the
+This test reruns each script into a temporary directory and compares every output with the
 committed one; it is skipped where ``Rscript`` or R's ``survey`` package is missing.
 """
 
@@ -19,12 +20,19 @@ import pytest
 
 from .conftest import R_DIR
 
-OUTPUTS = (
-    "reference_estimates.csv",
-    "reference_mean_of_items.csv",
-    "reference_svyby.csv",
-    "reference_weights.csv",
-)
+SCRIPTS = {
+    "reference.R": (
+        "reference_estimates.csv",
+        "reference_mean_of_items.csv",
+        "reference_svyby.csv",
+        "reference_weights.csv",
+    ),
+    "reference_section5.R": (
+        "reference_change.csv",
+        "reference_below.csv",
+        "reference_drivers.csv",
+    ),
+}
 
 
 def _has_survey() -> bool:
@@ -39,17 +47,18 @@ def _has_survey() -> bool:
 
 
 @pytest.mark.r
-def test_committed_r_outputs_are_reproduced(tmp_path):
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_committed_r_outputs_are_reproduced(script, tmp_path):
     if not _has_survey():
         pytest.skip("Rscript with the survey package is not installed")
     completed = subprocess.run(
-        ["Rscript", str(R_DIR / "reference.R"), str(tmp_path)],
+        ["Rscript", str(R_DIR / script), str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert completed.returncode == 0, completed.stderr
-    for name in OUTPUTS:
+    for name in SCRIPTS[script]:
         committed = pd.read_csv(R_DIR / name, dtype=str, keep_default_na=False)
         fresh = pd.read_csv(tmp_path / name, dtype=str, keep_default_na=False)
         assert list(fresh.columns) == list(committed.columns), name
