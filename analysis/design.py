@@ -143,8 +143,7 @@ class SurveyDesign:
         key_frame = _key_strings(data, keys)
         self.cells = _group_codes(key_frame)
         n_cells = int(self.cells.max(initial=-1)) + 1
-        first = np.full(n_cells, -1, dtype=np.int64)
-        first[self.cells[::-1]] = np.arange(n)[::-1]
+        first = np.unique(self.cells, return_index=True)[1]  # first respondent of every cell
         cell_table = key_frame.iloc[first].reset_index(drop=True)
         d1 = np.bincount(self.cells, weights=base, minlength=n_cells)
         factors = calibration_factors(

@@ -507,6 +507,12 @@ def _records(buf: np.ndarray, newlines: np.ndarray) -> tuple[np.ndarray, np.ndar
     starts = np.concatenate(([0], ends[:-1] + 1))
     stops = ends - ((ends > starts) & (buf[np.maximum(ends - 1, 0)] == _RETURN))
     nonblank = stops > starts
+    # lines of spaces and tabs only are blank too (as pandas has them); they are rare, so only
+    # the records that start with one are looked at
+    padded = np.flatnonzero(nonblank & _SPACE[buf[np.minimum(starts, max(len(buf) - 1, 0))]])
+    for r in padded.tolist():
+        if not buf[starts[r] : stops[r]].tobytes().strip(b" \t\r"):
+            nonblank[r] = False
     return starts[nonblank], stops[nonblank]
 
 

@@ -165,7 +165,9 @@ def _period_codes(
         out.append(
             f"{y}" if period == "year" else f"{y}-Q{(m - 1) // 3 + 1}" if period == "quarter" else f"{y}-{m:02d}"
         )
-    return codes.astype(np.int64), np.array(out, dtype=object), error
+    # months of one quarter or year, and the slow path's labels, share labels: one code each
+    labels, merged = np.unique(np.array(out, dtype=object), return_inverse=True)
+    return merged.reshape(-1)[codes].astype(np.int64), labels, error
 
 
 # ---------------------------------------------------------------------- accumulation
@@ -430,8 +432,8 @@ def _process_block(block: Block, settings: _Settings, instruments: _Instruments)
         result.group_labels = []
     size = len(local)
     group = group.reshape(-1).astype(np.int64)
-    first = np.full(size, -1, dtype=np.int64)
-    first[group[::-1]] = index[::-1]
+    # the first row of every group (a fancy assignment would not say which duplicate wins)
+    first = index[np.unique(group, return_index=True)[1]]
     result.group_first_rows = rows[first]
     d = np.ones(len(index)) if weights is None else weights[index]
     result.group_sums = np.column_stack(
