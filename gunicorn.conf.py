@@ -1,6 +1,6 @@
 """Production serving: ``gunicorn -c gunicorn.conf.py`` (``make serve-prod`` does it).
 
-The settings, and why (figures in bench/load/RESULTS.md, measured on a 2-core machine):
+The settings and why (what they hold on a 2-core machine is in bench/load/RESULTS.md):
 
 - The survey is CPU-bound Python (rendering the form, validating it) with short waits on
   PostgreSQL and Redis in between. Processes, not threads, use the cores; a few more processes

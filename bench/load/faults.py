@@ -1,7 +1,7 @@
 """Fault scripts: phones keep answering while a worker, PostgreSQL or Redis fails.
 
-    make bench-faults                          # all three, about four minutes
-    .venv/bin/python -m bench.load.faults worker-kill|postgres|redis|all [--rate 6] [--seconds 60]
+    make bench-faults                          # all three, about five minutes
+    .venv/bin/python -m bench.load.faults worker-kill|postgres|redis|all [--rate 6] [--seconds 50]
 
 The faults are injected into a stack of their own, so that stopping a database disturbs nobody
 else on the machine: a throwaway PostgreSQL cluster on port 5433 (initdb in /tmp), a Redis on

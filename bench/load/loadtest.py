@@ -2,7 +2,7 @@
 
     make bench-load            # or: .venv/bin/python -m bench.load.loadtest [options]
 
-What it does, in about four minutes on a 2-core machine:
+What it does, in about five minutes on a 2-core machine:
 
 1. Starts PostgreSQL and Redis if they are not running, recreates the database ``sipas_bench``
    (migrations, the demo province with 14 centres), and starts gunicorn with gunicorn.conf.py on
