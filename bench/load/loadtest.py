@@ -33,7 +33,6 @@ import sys
 import time
 from dataclasses import asdict
 from datetime import datetime, timezone
-from pathlib import Path
 
 from bench.load import database, machine
 from bench.load.copy_ceiling import copy_ceiling
