@@ -58,10 +58,10 @@ def page_number() -> int:
     return int(value)
 
 
-def choice(name: str, allowed, default: str) -> str:
+def choice(name: str, allowed, default: str, message: str | None = None) -> str:
     value = request.args.get(name, default)
     if value not in allowed:
-        raise BadRequest(_("Unknown index."))
+        raise BadRequest(message or _("Unknown index."))
     return value
 
 
@@ -145,17 +145,28 @@ def trend():
     return render("analyst/trend.html", filters, page=found)
 
 
+TARGETS = (0.8, 0.85, 0.9, 0.95)
+
+
 @bp.route("/ranking")
 def ranking():
     filters = current_filters()
     index = choice("index", index_codes(filters), "SIPAS")
-    return render("analyst/ranking.html", filters, page=dashboards.ranking(db.session, filters, index, minimum()))
+    target = float(choice("target", [str(t) for t in TARGETS], str(dashboards.DEFAULT_TARGET), _("Unknown target.")))
+    found = dashboards.ranking(db.session, filters, index, minimum(), target)
+    return render("analyst/ranking.html", filters, page=found, targets=TARGETS)
 
 
 @bp.route("/perceptions")
 def perceptions():
     filters = current_filters()
     return render("analyst/perceptions.html", filters, page=dashboards.perceptions(db.session, filters, minimum()))
+
+
+@bp.route("/drivers")
+def drivers():
+    filters = current_filters()
+    return render("analyst/drivers.html", filters, drivers=dashboards.drivers(db.session, filters, minimum()))
 
 
 @bp.route("/comments")

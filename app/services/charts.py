@@ -171,7 +171,7 @@ def trend_chart(
         out.append(f'<text x="{left - 4}" y="{_number(y + 4)}" text-anchor="end" font-size="11">{escape(fmt(tick, 0))}</text>')
     step = max(1, math.ceil(count / 8))
     for i, period in enumerate(periods):
-        if i % step == 0 or i == count - 1:
+        if i % step == 0 or (i == count - 1 and (count - 1) % step > step // 2):
             out.append(f'<text x="{_number(x_of(i))}" y="{bottom + 18}" text-anchor="middle" font-size="11">{escape(period)}</text>')
     for s, item in enumerate(series):
         colour = SERIES_COLOURS[s % 2]

@@ -1,129 +1,133 @@
-"""Change between periods, ranking of centres and funnel limits (statistics.md §5).
+"""The workspace's comparisons, computed by ``analysis`` (statistics.md §5).
 
-These sit here, on top of the results rows that ``analysis`` computes, until ``analysis`` ships
-its own versions; they take and return plain numbers.
-
-- Change between two periods held in different strata: Var(p̂_t − p̂_s) = V̂_t + V̂_s; the
-  interval and the two-sided p-value use the normal approximation.
-- Ranking: empirical-Bayes (beta-binomial) shrinkage on effective counts (x* = p̂·n_eff,
-  n* = n_eff), with the prior's mean and spread from the method of moments across centres.
-- Funnel: control limits p0 ± z·sqrt(φ·p0(1−p0)/n_eff) around the overall index p0, with the
-  overdispersion φ = max(1, mean of the squared z-scores) (Spiegelhalter 2005, without
-  winsorising).
-- Centres below the overall index: one-sided p-values, Benjamini–Hochberg across centres
-  (``statsmodels.stats.multitest.multipletests``).
+A thin layer between the results rows of a page and ``analysis.change``, ``analysis.shrink``,
+``analysis.funnel`` and ``analysis.below_target``: it picks the rows, calls the library and
+joins what a page shows (rank, shrunken estimate, funnel position, flag below the target).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
+from analysis import AnalysisError, Change, below_target, funnel, shrink
+from analysis import change as analysis_change
 
-@dataclass(frozen=True)
-class Change:
-    difference: float
-    se: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-
-    @property
-    def significant(self) -> bool:
-        return self.p_value < 0.05
+#: The level provincial plans set (e.g. Quảng Ninh's plan 205/KH-UBND: SIPAS above 95%).
+DEFAULT_TARGET = 0.95
+FDR = 0.05
+FUNNEL_LEVELS = (0.95, 0.998)
 
 
-def _usable(value) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
+def _usable(row: dict | None) -> bool:
+    return bool(row) and all(
+        row.get(k) is not None and not (isinstance(row.get(k), float) and math.isnan(row[k])) for k in ("estimate", "se")
+    )
 
 
 def change(current: dict | None, previous: dict | None, level: float = 0.95) -> Change | None:
-    """Difference ``current − previous`` of two results rows (``estimate``, ``se``)."""
-    if not current or not previous:
+    """``analysis.change`` of two results rows (later, earlier), or None if either is missing."""
+    if not (_usable(current) and _usable(previous)):
         return None
-    if not all(_usable(row.get(k)) for row in (current, previous) for k in ("estimate", "se")):
-        return None
-    difference = float(current["estimate"]) - float(previous["estimate"])
-    se = math.sqrt(float(current["se"]) ** 2 + float(previous["se"]) ** 2)
-    z = stats.norm.ppf(0.5 + level / 2)
-    if se == 0:
-        p_value = 1.0 if difference == 0 else 0.0
-    else:
-        p_value = float(2 * stats.norm.sf(abs(difference) / se))
-    return Change(difference, se, difference - z * se, difference + z * se, p_value)
+    return analysis_change(current, previous, level=level)
 
 
-@dataclass(frozen=True)
+def is_significant(result: Change | None, alpha: float = 0.05) -> bool:
+    return result is not None and not math.isnan(result.p_value) and result.p_value < alpha
+
+
+def q_values(p_values: list[float]) -> list[float]:
+    """Benjamini–Hochberg adjusted p-values (NaN stays NaN)."""
+    values = np.asarray(p_values, dtype=float)
+    out = np.full(len(values), np.nan)
+    usable = ~np.isnan(values)
+    if usable.any():
+        out[usable] = multipletests(values[usable], method="fdr_bh")[1]
+    return list(out)
+
+
+@dataclass
 class RankedCentre:
     code: str
+    rank: int
+    raw_rank: int
     estimate: float
-    shrunken: float
+    shrunk: float
+    shrunk_low: float
+    shrunk_high: float
     n: int
     n_eff: float
-    rank: int
-    p_below: float
-    q_below: float
+    ci_low: float
+    ci_high: float
+    flag: str
+    outside: int  # -1 below the outer funnel limit, +1 above, 0 inside
     below: bool
-    outside: int
+    p_adjusted: float
 
 
-@dataclass(frozen=True)
+@dataclass
 class Ranking:
-    centres: list[RankedCentre]
-    overall: float
-    phi: float
-    prior_strength: float
+    centres: list[RankedCentre] = field(default_factory=list)
+    overall: float = math.nan
+    target: float = DEFAULT_TARGET
+    phi: float = 1.0
+    prior_mean: float = math.nan
+    prior_strength: float = math.nan
+    funnel: object | None = None
 
     def limits(self, n_eff: float) -> tuple[float, float, float, float]:
-        spread = math.sqrt(self.phi * self.overall * (1 - self.overall) / max(n_eff, 1e-9))
-        z95, z998 = stats.norm.ppf(0.975), stats.norm.ppf(0.999)
-        return (self.overall - z95 * spread, self.overall + z95 * spread, self.overall - z998 * spread, self.overall + z998 * spread)
+        row = self.funnel.limits([n_eff]).iloc[0]
+        return (row["low_95"], row["high_95"], row["low_99.8"], row["high_99.8"])
 
 
-def rank_centres(rows: list[dict], overall: float, fdr: float = 0.05) -> Ranking:
-    """Rank results rows (``code``, ``estimate``, ``n``, ``n_eff``) on shrunken estimates."""
-    usable = [r for r in rows if _usable(r.get("estimate")) and _usable(r.get("n_eff")) and r["n_eff"] > 0]
-    if not usable:
-        return Ranking([], overall, 1.0, 0.0)
-    p = np.array([float(r["estimate"]) for r in usable])
-    n = np.array([float(r["n_eff"]) for r in usable])
-    mean = float(np.sum(p * n) / np.sum(n))
-    sampling = float(np.mean(mean * (1 - mean) / n))
-    between = float(np.sum(n * (p - mean) ** 2) / np.sum(n)) - sampling
-    if between <= 0 or mean in (0.0, 1.0):
-        strength = math.inf
-    else:
-        strength = max(mean * (1 - mean) / between - 1, 0.0)
-    if math.isinf(strength):
-        shrunken = np.full_like(p, mean)
-    else:
-        shrunken = (p * n + strength * mean) / (n + strength)
-    base = overall * (1 - overall)
-    z = np.where(base > 0, (p - overall) / np.sqrt(np.maximum(base, 1e-12) / n), 0.0)
-    phi = max(1.0, float(np.mean(z**2))) if len(z) > 1 else 1.0
-    p_below = stats.norm.cdf(z / math.sqrt(phi))
-    q_below = multipletests(p_below, alpha=fdr, method="fdr_bh")[1] if len(p_below) else p_below
-    order = np.lexsort((-p, -shrunken))
-    ranking = Ranking([], overall, phi, strength)
-    for rank, i in enumerate(order, start=1):
-        limits = ranking.limits(n[i])
-        outside = -1 if p[i] < limits[2] else (1 if p[i] > limits[3] else 0)
-        ranking.centres.append(
+def rank_centres(table: pd.DataFrame, overall: float, target: float = DEFAULT_TARGET) -> Ranking:
+    """Rank the centre rows of one index (``center_code`` and the results columns)."""
+    domains = table[table["n_eff"].astype(float) > 0].reset_index(drop=True)
+    result = Ranking(overall=overall, target=target)
+    if domains.empty:
+        return result
+    ranked = shrink(domains[["center_code", "estimate", "n_eff"]])
+    result.prior_mean = ranked.prior.mean
+    result.prior_strength = ranked.prior.alpha + ranked.prior.beta
+    positions = {}
+    if len(domains) >= 2 and 0 < overall < 1:
+        try:
+            result.funnel = funnel(domains[["center_code", "estimate", "n_eff"]], target=overall, levels=FUNNEL_LEVELS)
+        except AnalysisError:
+            result.funnel = None
+        if result.funnel is not None:
+            result.phi = result.funnel.phi_used
+            for record in result.funnel.table.to_dict("records"):
+                outside = record["outside_99.8"]
+                positions[record["center_code"]] = -1 if outside == "below" else (1 if outside == "above" else 0)
+    flags = below_target(domains[["center_code", "estimate", "se", "n"]], target=target, fdr=FDR).table
+    below = {r["center_code"]: (bool(r["flagged"]), float(r["p_adjusted"])) for r in flags.to_dict("records")}
+    rows = {r["center_code"]: r for r in domains.to_dict("records")}
+    for record in ranked.table.to_dict("records"):
+        code = record["center_code"]
+        row = rows[code]
+        flagged, adjusted = below.get(code, (False, math.nan))
+        result.centres.append(
             RankedCentre(
-                code=str(usable[i]["code"]),
-                estimate=float(p[i]),
-                shrunken=float(shrunken[i]),
-                n=int(usable[i]["n"]),
-                n_eff=float(n[i]),
-                rank=rank,
-                p_below=float(p_below[i]),
-                q_below=float(q_below[i]),
-                below=bool(q_below[i] < fdr),
-                outside=outside,
+                code=code,
+                rank=int(record["rank"]),
+                raw_rank=int(record["raw_rank"]),
+                estimate=float(record["estimate"]),
+                shrunk=float(record["shrunk"]),
+                shrunk_low=float(record["shrunk_low"]),
+                shrunk_high=float(record["shrunk_high"]),
+                n=int(row["n"]),
+                n_eff=float(record["n_eff"]),
+                ci_low=float(row["ci_low"]),
+                ci_high=float(row["ci_high"]),
+                flag=row["flag"] or "",
+                outside=positions.get(code, 0),
+                below=flagged,
+                p_adjusted=adjusted,
             )
         )
-    return ranking
+    return result

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 from flask_babel import format_datetime, format_decimal, format_percent
 from flask_babel import gettext as _
@@ -23,7 +24,8 @@ from sqlalchemy.orm import Session
 from analysis import DataError, StatisticsDesign, SufficientStatistics, WeightingError, indices_from_statistics
 from app.models import AdministrativeUnit, Answer, Field, Response, ServiceCenter
 from app.services import charts
-from app.services.comparisons import Change, Ranking, change, rank_centres
+from analysis import Change
+from app.services.comparisons import DEFAULT_TARGET, Ranking, change, q_values, rank_centres
 from app.services.datasets import response_conditions, sufficient_tables
 from app.services.filters import STRATA, Filters, period_bounds, periods_between, previous_period
 from app.services.privacy import mask_personal_data
@@ -460,14 +462,12 @@ def trend(session: Session, filters: Filters, index: str, minimum: int, first_re
         record = selected.to_dict("records")[0] if len(selected) else None
         rows.append((period, figure(record, labels, minimum) if record else None, change(record, previous_row)))
         previous_row = record
-    from app.services.comparisons import multipletests
-
-    p_values = [c.p_value for _, _, c in rows if c is not None]
-    adjusted = list(multipletests(p_values, method="fdr_bh")[1]) if p_values else []
+    changes = [delta for _, _, delta in rows if delta is not None]
+    adjusted = q_values([delta.p_value for delta in changes])
     with_q = []
     for period, found_figure, delta in rows:
         q = adjusted.pop(0) if delta is not None else None
-        with_q.append((period, found_figure, delta, q))
+        with_q.append((period, found_figure, delta, None if q is None or math.isnan(q) else q))
     chart = charts.trend_chart(
         "trend",
         _("%(index)s across periods", index=labels.get(index, index)),
@@ -480,7 +480,7 @@ def trend(session: Session, filters: Filters, index: str, minimum: int, first_re
     return {"index": index, "label": labels.get(index, index), "rows": with_q, "chart": chart, "computation": computation, "weighted": table is computation.weighted}
 
 
-def ranking(session: Session, filters: Filters, index: str, minimum: int) -> dict:
+def ranking(session: Session, filters: Filters, index: str, minimum: int, target: float = DEFAULT_TARGET) -> dict:
     instrument = load_instrument(filters.instrument)
     labels = index_labels(instrument)
     definitions = definitions_for(instrument, ("overall", "element"), [index])
@@ -489,19 +489,14 @@ def ranking(session: Session, filters: Filters, index: str, minimum: int) -> dic
     names = domain_labels(session, "center_code")
     overall_rows = _rows(table, center_code="", index=index) if len(table) else table
     overall = float(overall_rows.iloc[0]["estimate"]) if len(overall_rows) else float("nan")
-    centre_rows = [
-        {"code": r["center_code"], "estimate": r["estimate"], "n": r["n"], "n_eff": r["n_eff"], "flag": r["flag"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]}
-        for r in (table[(table["center_code"] != "") & (table["index"] == index)].to_dict("records") if len(table) else [])
-    ]
-    result = rank_centres(centre_rows, overall) if not math.isnan(overall) else Ranking([], overall, 1.0, 0.0)
-    by_code = {r["code"]: r for r in centre_rows}
+    centre_rows = table[(table["center_code"] != "") & (table["index"] == index)] if len(table) else table
+    result = rank_centres(centre_rows, overall, target) if len(centre_rows) and not math.isnan(overall) else Ranking(overall=overall, target=target)
     entries = []
     for centre in result.centres:
-        row = by_code[centre.code]
         small = centre.n < minimum
-        entries.append({"centre": centre, "name": names.get(centre.code, centre.code), "ci_low": row["ci_low"], "ci_high": row["ci_high"], "small": small, "reasons": reasons(row["flag"], small, minimum)})
+        entries.append({"centre": centre, "name": names.get(centre.code, centre.code), "small": small, "reasons": reasons(centre.flag, small, minimum)})
     chart = None
-    if result.centres:
+    if result.funnel is not None:
         chart = charts.funnel_chart(
             "funnel",
             _("Funnel plot: %(index)s of each centre against its effective number of responses", index=labels.get(index, index)),
@@ -573,6 +568,60 @@ def perceptions(session: Session, filters: Filters, minimum: int) -> dict:
         ) if items else None
         shown.append({"code": code, "question": instrument.question(code).text.get(lang), "figures": items, "chart": chart})
     return {"groups": shown, "computation": computation}
+
+
+# -- key drivers ---------------------------------------------------------------------------------
+
+
+def drivers(session: Session, filters: Filters, minimum: int) -> dict | None:
+    """``analysis.key_drivers`` on the period's responses: which items go with overall
+    satisfaction, how each performs, and what to fix first (unweighted, per respondent)."""
+    import warnings
+
+    from analysis import AnalysisError, SurveyDesign, add_period, key_drivers
+    from app.services.reports import filtered_response_rows
+
+    instrument = load_instrument(filters.instrument)
+    items = [item for d in instrument.index_definitions if d.kind == "element" for item in d.items]
+    if not items or "HL" not in instrument.question_codes:
+        return None
+    rows = filtered_response_rows(session, filters)
+    header = next(rows)
+    data = pd.DataFrame(list(rows), columns=header, dtype=object)
+    labels = index_labels(instrument)
+    if len(data) < max(30, minimum):
+        return {"rows": [], "problem": _("Too few responses in this view for the key-driver model (at least %(count)s are needed).", count=max(30, minimum))}
+    data = add_period(data, filters.per)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            design = SurveyDesign(data, strata=list(STRATA))
+            result = key_drivers(design, items, outcome="HL", missing="indicator")
+        except (AnalysisError, ValueError, ArithmeticError, np.linalg.LinAlgError):
+            return {"rows": [], "problem": _("The key-driver model could not be fitted on these responses.")}
+    quadrants = {
+        "concentrate": _("Concentrate here: important and weak"),
+        "keep_up": _("Keep up the good work: important and strong"),
+        "low_priority": _("Low priority: less important and weak"),
+        "possible_overkill": _("Possible overkill: less important and strong"),
+    }
+    found = []
+    for record in result.table.to_dict("records"):
+        found.append(
+            {
+                "item": record["item"],
+                "label": labels.get(record["item"], record["item"]),
+                "ame": record["ame"],
+                "ame_low": record["ame_low"],
+                "ame_high": record["ame_high"],
+                "performance": record["performance"],
+                "gain": record["potential_gain"],
+                "quadrant": quadrants.get(record["quadrant"], record["quadrant"]),
+                "priority": int(record["priority"]),
+            }
+        )
+    note = _("The model did not converge cleanly; read the order with care.") if caught else None
+    return {"rows": found, "n": result.n, "problem": note}
 
 
 # -- comments ------------------------------------------------------------------------------------

@@ -252,7 +252,7 @@ def build_report(session: Session, filters: Filters, minimum: int, now: datetime
                 _shown(r.figure, minimum),
                 _interval(r.figure, minimum),
                 dashboards.number(r.figure.n),
-                (f"{points(r.change.difference)} (p = {dashboards.p_value(r.change.p_value)})" if r.change and r.figure.n >= minimum else "–"),
+                (f"{points(r.change.estimate)} (p = {dashboards.p_value(r.change.p_value)})" if r.change and r.figure.n >= minimum else "–"),
                 _reliability(r.figure, minimum),
             ]
             for r in rows
@@ -285,7 +285,7 @@ def build_report(session: Session, filters: Filters, minimum: int, now: datetime
     pdf.heading(_("3. Ranking of centres (SIPAS)"))
     ranking = dashboards.ranking(session, filters, "SIPAS", minimum)
     pdf.paragraph(
-        _("Centres are ranked on shrunken (empirical-Bayes) estimates, which pull centres with few answers towards the overall index (%(overall)s), so that luck in a few answers does not decide the rank. “Below” marks centres significantly below the overall index after the Benjamini–Hochberg correction.", overall=percent(ranking["overall"]))
+        _("Centres are ranked on shrunken (empirical-Bayes) estimates, which pull centres with few answers towards the overall index (%(overall)s), so that luck in a few answers does not decide the rank. “Below” marks centres significantly below the target of %(target)s after the Benjamini–Hochberg correction.", overall=percent(ranking["overall"]), target=percent(ranking["ranking"].target, 0))
     )
     entries = ranking["entries"]
     pdf.table(
@@ -294,7 +294,7 @@ def build_report(session: Session, filters: Filters, minimum: int, now: datetime
             [
                 str(e["centre"].rank) if not e["small"] else "–",
                 e["name"],
-                percent(e["centre"].shrunken) if not e["small"] else _("hidden (n < %(minimum)s)", minimum=minimum),
+                percent(e["centre"].shrunk) if not e["small"] else _("hidden (n < %(minimum)s)", minimum=minimum),
                 percent(e["centre"].estimate) if not e["small"] else "–",
                 dashboards.number(e["centre"].n_eff) if not e["small"] else "–",
                 (_("yes") if e["centre"].below else _("no")) if not e["small"] else "–",
@@ -316,7 +316,7 @@ def build_report(session: Session, filters: Filters, minimum: int, now: datetime
     pdf.table(
         [_("Period"), _("SIPAS"), _("95%% interval") % {}, _("Answers"), _("Change"), _("p-value")],
         [
-            [period_name(p), _shown(f, minimum), _interval(f, minimum), dashboards.number(f.n) if f else "–", points(c.difference) if c and f and f.n >= minimum else "–", dashboards.p_value(c.p_value) if c and f and f.n >= minimum else "–"]
+            [period_name(p), _shown(f, minimum), _interval(f, minimum), dashboards.number(f.n) if f else "–", points(c.estimate) if c and f and f.n >= minimum else "–", dashboards.p_value(c.p_value) if c and f and f.n >= minimum else "–"]
             for p, f, c, _q in trend["rows"]
         ],
         [40, 26, 40, 20, 24, 24],

@@ -45,6 +45,7 @@ RULES = {
     "analyst.trend": {"analyst", "admin"},
     "analyst.ranking": {"analyst", "admin"},
     "analyst.perceptions": {"analyst", "admin"},
+    "analyst.drivers": {"analyst", "admin"},
     "analyst.comments": {"analyst", "admin"},
     "analyst.review": {"analyst", "admin"},
     "analyst.review_decision": {"analyst", "admin"},

@@ -82,7 +82,8 @@ def test_every_page_renders_in_vietnamese_with_babel_numbers(analyst):
     pages = [
         "/analyst/", "/analyst/elements/TT", "/analyst/breakdowns/center", "/analyst/breakdowns/commune",
         "/analyst/breakdowns/level", "/analyst/breakdowns/field?index=KQ", "/analyst/breakdowns/channel",
-        "/analyst/trend", "/analyst/trend?per=month&index=CC", "/analyst/ranking", "/analyst/perceptions",
+        "/analyst/trend", "/analyst/trend?per=month&index=CC", "/analyst/ranking", "/analyst/ranking?target=0.9", "/analyst/perceptions",
+        "/analyst/drivers?per=year", "/analyst/drivers?instrument=sipas-kiosk-2023@1",
         "/analyst/comments", "/analyst/review", "/analyst/weighting", "/analyst/?per=year",
         "/analyst/?instrument=sipas-kiosk-2023@1", "/analyst/perceptions?instrument=sipas-kiosk-2023@1",
     ]
@@ -128,6 +129,7 @@ def test_filters_live_in_the_url_and_bad_values_get_400(analyst):
         response = client.get(f"/analyst/?{query}")
         assert response.status_code == 400, query
     assert client.get("/analyst/ranking?index=XX").status_code == 400
+    assert client.get("/analyst/ranking?target=0.5").status_code == 400
     assert client.get("/analyst/comments?page=abc").status_code == 400
     assert client.get("/analyst/elements/ZZ").status_code == 404
     assert client.get("/analyst/breakdowns/planet").status_code == 404
@@ -335,3 +337,29 @@ def test_random_filters_never_give_a_server_error(app, runner, db, make_user, si
         assert response.status_code in (200, 400), (page, query, response.status_code)
 
     check()
+
+
+def test_ranking_and_key_drivers_come_from_analysis(analyst, app):
+    from analysis import shrink
+    from app.services.datasets import IndexRequest, Selection, index_table
+    from app.services.filters import period_bounds
+
+    client, _ = analyst
+    year = latest_quarter(client)[:4]
+    since, until = period_bounds(year)
+    with app.app_context():
+        from app.extensions import db as app_db
+
+        table = index_table(
+            app_db.session, Selection(FULL, since=since, until=until, period="year"),
+            IndexRequest(by=("center_code",), strata=("center_code", "period")),
+        )
+    centres = table[(table["index"] == "SIPAS") & (table["center_code"] != "")]
+    ranked = shrink(centres[["center_code", "estimate", "n_eff"]]).table
+    page = client.get(f"/analyst/ranking?period={year}").get_data(as_text=True)
+    first = ranked.iloc[0]
+    assert f"{first['shrunk'] * 100:.2f}%".replace(".", ",") in page
+    assert "<svg" in page and "Biểu đồ phễu" in page
+    drivers = client.get(f"/analyst/drivers?period={year}").get_data(as_text=True)
+    assert "Thứ tự ưu tiên" in drivers and "TC1." in drivers
+    assert any(label in drivers for label in ("Tập trung cải thiện", "Duy trì", "Ưu tiên thấp", "Có thể đang đầu tư quá mức"))
