@@ -48,6 +48,10 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     # When Redis is unreachable, keep limiting in each worker's memory (and log it) rather than fail.
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    # A storage error after a response is committed must not turn it into a 500 (issue 7's
+    # Redis fault), and a hung Redis must not hang requests.
+    RATELIMIT_SWALLOW_ERRORS = True
+    RATELIMIT_STORAGE_OPTIONS = {"socket_timeout": 0.2, "socket_connect_timeout": 0.2}
     # Survey submissions (counted when accepted). A centre's shared Wi-Fi is one network, so the
     # device (first-party cookie) and the centre carry the tight limits, the network a loose one.
     SURVEY_LIMIT_DEVICE = "5 per hour;10 per day"

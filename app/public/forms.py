@@ -7,6 +7,7 @@ form and an export line up (interfaces.md §5).
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 from typing import Iterable
 
 from flask_babel import lazy_gettext as _l
@@ -17,7 +18,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, StopValidation, ValidationError
 
 from app.models import Field
-from surveys import Instrument, Question
+from surveys import Instrument, Question, load_instrument
 
 ALLOWED_CONTROL_CHARACTERS = {"\n", "\r", "\t"}
 
@@ -99,7 +100,7 @@ def _required(question: Question):
     return Optional()
 
 
-def _field_for(question: Question, fields: list[Field], language: str) -> FormField:
+def _field_for(question: Question, fields: tuple[tuple[str, str], ...], language: str) -> FormField:
     label = question.text.get(language)
     invalid = _l("Please choose one of the answers offered.")
     if question.type in ("scale", "choice"):
@@ -116,7 +117,7 @@ def _field_for(question: Question, fields: list[Field], language: str) -> FormFi
             label, choices=choices, validate_choice=False, validators=[Optional(), AnswerCodes(question.values, invalid)]
         )
     if question.type == "field":
-        choices = [SelectChoice("", str(_l("— Choose a field —")))] + [SelectChoice(f.code, f.name(language)) for f in fields]
+        choices = [SelectChoice("", str(_l("— Choose a field —")))] + [SelectChoice(code, name) for code, name in fields]
         return SelectField(
             label,
             choices=choices,
@@ -124,7 +125,7 @@ def _field_for(question: Question, fields: list[Field], language: str) -> FormFi
             validators=[
                 SingleValue(),
                 _required(question),
-                AnswerCodes([f.code for f in fields], _l("Please choose a field from the list.")),
+                AnswerCodes([code for code, _ in fields], _l("Please choose a field from the list.")),
             ],
         )
     return TextAreaField(
@@ -145,7 +146,16 @@ def build_survey_form(
 
     Questions in ``fixed`` (e.g. the field of a dossier link) are known already and not asked.
     """
-    fixed = fixed or {}
+    choices = tuple((f.code, f.name(language)) for f in fields)
+    return _form_class(instrument.key, language, choices, frozenset(fixed or ()))(**kwargs)
+
+
+@lru_cache(maxsize=256)
+def _form_class(
+    instrument_key: str, language: str, fields: tuple[tuple[str, str], ...], fixed: frozenset[str]
+) -> type[SurveyForm]:
+    """One form class per instrument, language, list of fields and set of fixed questions:
+    building the 36 fields costs more than validating them, so it is done once."""
+    instrument = load_instrument(instrument_key)
     attributes = {q.code: _field_for(q, fields, language) for q in instrument.questions if q.code not in fixed}
-    form_class = type("InstrumentSurveyForm", (SurveyForm,), attributes)
-    return form_class(**kwargs)
+    return type("InstrumentSurveyForm", (SurveyForm,), attributes)

@@ -96,34 +96,50 @@ def scale_answers(instrument: Instrument, answers: dict) -> tuple[str, ...]:
     return tuple(values)
 
 
+RECENT_LIMIT = 500
+
+
 def _recent(session: Session, center_id: int, device: str | None, network: str | None, now: datetime) -> list[Submission]:
+    """The last hours at the centre plus the same device or network anywhere, oldest first.
+
+    Three indexed look-ups instead of one OR across two tables (which no index serves); the
+    newest RECENT_LIMIT of each are kept.
+    """
     since = now - RECENT_WINDOW
-    same_source = [ResponseLinkage.device_hash == device] if device else []
-    if network:
-        same_source.append(ResponseLinkage.network_hash == network)
-    query = (
-        select(
-            Response.id, Response.submitted_at, Response.started_at, Response.center_id,
-            ResponseLinkage.device_hash, ResponseLinkage.network_hash, ResponseLinkage.via,
-        )
-        .outerjoin(ResponseLinkage, ResponseLinkage.response_id == Response.id)
-        .where(Response.submitted_at >= since)
-        .where(or_(Response.center_id == center_id, *same_source))
-        .order_by(Response.submitted_at, Response.id)
-        .limit(2000)
+    columns = (
+        Response.id, Response.submitted_at, Response.started_at, Response.center_id,
+        ResponseLinkage.device_hash, ResponseLinkage.network_hash, ResponseLinkage.via,
     )
-    rows = session.execute(query).all()
+    lookups = [
+        select(*columns)
+        .outerjoin(ResponseLinkage, ResponseLinkage.response_id == Response.id)
+        .where(Response.center_id == center_id, Response.submitted_at >= since)
+    ]
+    for column, value in ((ResponseLinkage.device_hash, device), (ResponseLinkage.network_hash, network)):
+        if value:
+            lookups.append(
+                select(*columns)
+                .join(ResponseLinkage, ResponseLinkage.response_id == Response.id)
+                .where(column == value, ResponseLinkage.created_at >= since)
+            )
+    rows = {}
+    for lookup in lookups:
+        for row in session.execute(lookup.order_by(Response.submitted_at.desc()).limit(RECENT_LIMIT)):
+            rows[row.id] = row
     if not rows:
         return []
+    ordered = sorted(rows.values(), key=lambda r: (r.submitted_at, r.id))
+    ids = [r.id for r in ordered]
     scale = defaultdict(list)
-    counts = defaultdict(int)
-    scale_codes = scale_question_codes()
-    for response_id, code, value in session.execute(
-        select(Answer.response_id, Answer.question_code, Answer.value).where(Answer.response_id.in_([r.id for r in rows]))
+    for response_id, value in session.execute(
+        select(Answer.response_id, Answer.value).where(
+            Answer.response_id.in_(ids), Answer.question_code.in_(sorted(scale_question_codes())), Answer.value.in_(SCALE_VALUES)
+        )
     ):
-        counts[response_id] += 1
-        if code in scale_codes and value in SCALE_VALUES:
-            scale[response_id].append(value)
+        scale[response_id].append(value)
+    counts = dict(
+        session.execute(select(Answer.response_id, func.count()).where(Answer.response_id.in_(ids)).group_by(Answer.response_id)).all()
+    )
     return [
         Submission(
             key=row.id,
@@ -131,12 +147,12 @@ def _recent(session: Session, center_id: int, device: str | None, network: str |
             submitted_at=row.submitted_at,
             seconds=(row.submitted_at - row.started_at).total_seconds() if row.started_at else None,
             scale_answers=tuple(scale[row.id]),
-            answer_count=counts[row.id],
+            answer_count=counts.get(row.id, 0),
             device=row.device_hash,
             network=row.network_hash,
             via=row.via or "poster",
         )
-        for row in rows
+        for row in ordered
     ]
 
 
@@ -173,9 +189,23 @@ def record_flags(
         baseline = centre_baseline(session, center_id, submitted_at, rules)
     flags = flags_for(new, recent, rules, baseline)
     if flags:
-        rows = [{"response_id": f.key, "code": f.code, "reason": f.reason[:300]} for f in flags]
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        # An earlier response may carry the flag already; keep the first reason.
-        session.execute(insert(ResponseFlag).values(rows).on_conflict_do_nothing(index_elements=["response_id", "code"]))
+        # A burst flags its earlier members again at every new response: insert only new flags
+        # (and let the database keep the first of two concurrent ones).
+        earlier = {f.key for f in flags if f.key != response_id}
+        present = set()
+        if earlier:
+            present = set(
+                session.execute(
+                    select(ResponseFlag.response_id, ResponseFlag.code).where(ResponseFlag.response_id.in_(sorted(earlier)))
+                ).all()
+            )
+        rows = [
+            {"response_id": f.key, "code": f.code, "reason": f.reason[:300]}
+            for f in {(f.key, f.code): f for f in flags}.values()
+            if (f.key, f.code) not in present
+        ]
+        if rows:
+            dialect = session.get_bind().dialect.name
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            session.execute(insert(ResponseFlag).on_conflict_do_nothing(index_elements=["response_id", "code"]), rows)
     return [f.code for f in flags if f.key == response_id]
