@@ -9,9 +9,11 @@ hard minimum completion time; one response per device per centre per day on the 
 from __future__ import annotations
 
 import secrets
+from collections import OrderedDict
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import error_response
@@ -91,9 +93,13 @@ def _survey_page(center, *, poster_origin=None, dossier_link=None):
     fields = active_fields(db.session)
     language = current_language()
     fixed = {"field_code": dossier_link.field.code} if dossier_link and dossier_link.field else {}
+    fixed_field = dossier_link.field if dossier_link and dossier_link.field else None
+    if request.method == "GET":
+        _device_id()  # a phone's first visit gets its cookie
+        page = _blank_survey(center, instrument, language, fixed_field, fields, lambda: build_survey_form(instrument, fields, language, fixed=fixed))
+        return page, 200
     form = build_survey_form(instrument, fields, language, fixed=fixed)
     secret = config["SECRET_KEY"]
-    device = _device_id()
     form_errors: list[str] = []
     started_at = None
 
@@ -117,12 +123,11 @@ def _survey_page(center, *, poster_origin=None, dossier_link=None):
             if (now - started_at).total_seconds() < hard_minimum:
                 form_errors.append(_("You answered very quickly. Please check your answers, then send them again."))
             else:
-                return _store(center, instrument, fields, answers, language, started_at, now, device, poster_origin, dossier_link)
+                return _store(center, instrument, fields, answers, language, started_at, now, _device_id(), poster_origin, dossier_link)
 
     if started_at is None:
         # Keep a valid start time across corrections so the completion time stays honest.
         form.started.data = issue_start_token(secret, center.code)
-    status = 422 if request.method == "POST" else 200
     html = render_template(
         "public/survey.html",
         center=center,
@@ -130,9 +135,39 @@ def _survey_page(center, *, poster_origin=None, dossier_link=None):
         form=form,
         form_errors=form_errors,
         language=language,
-        fixed_field=dossier_link.field if dossier_link and dossier_link.field else None,
+        fixed_field=fixed_field,
     )
-    return html, status
+    return html, 422
+
+
+# The blank form of a centre is the same page for every phone but for its two tokens, so it is
+# rendered once per centre, language and list of fields, and the tokens are put in.
+_CSRF_MARK = "\x00csrf\x00"
+_STARTED_MARK = "\x00started\x00"
+_BLANK_PAGES: OrderedDict[tuple, str] = OrderedDict()
+_BLANK_PAGES_SIZE = 1024
+
+
+def _blank_survey(center, instrument, language, fixed_field, fields, make_form) -> str:
+    key = (
+        center.id, center.code, center.name_vi, center.name_en, instrument.key, language,
+        fixed_field.code if fixed_field else None, tuple((f.code, f.name_vi, f.name_en) for f in fields),
+    )
+    page = _BLANK_PAGES.get(key)
+    if page is None:
+        form = make_form()
+        form.started.data = _STARTED_MARK
+        page = render_template(
+            "public/survey.html", center=center, instrument=instrument, form=form, form_errors=[],
+            language=language, fixed_field=fixed_field, csrf_value=_CSRF_MARK,
+        )
+        _BLANK_PAGES[key] = page
+        if len(_BLANK_PAGES) > _BLANK_PAGES_SIZE:
+            _BLANK_PAGES.popitem(last=False)
+    else:
+        _BLANK_PAGES.move_to_end(key)
+    started = issue_start_token(current_app.config["SECRET_KEY"], center.code)
+    return page.replace(_CSRF_MARK, generate_csrf()).replace(_STARTED_MARK, started)
 
 
 def _store(center, instrument, fields, answers, language, started_at, now, device, poster_origin, dossier_link):

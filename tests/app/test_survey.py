@@ -158,3 +158,16 @@ def test_security_headers_forbid_inline_code(survey_center, client):
     assert "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Request-ID"]
+
+
+def test_blank_page_is_reused_but_tokens_are_each_phones_own(app, survey_center, db):
+    first, second = app.test_client(), app.test_client()
+    one = hidden_inputs(first.get("/s/qn-test").get_data(as_text=True))
+    two = hidden_inputs(second.get("/s/qn-test").get_data(as_text=True))
+    assert one["csrf_token"] != two["csrf_token"]
+    assert "\x00" not in first.get("/s/qn-test").get_data(as_text=True)
+    assert second.post("/s/qn-test", data={**two, **complete_answers()}).status_code == 303
+    assert first.post("/s/qn-test", data={**one, **complete_answers()}).status_code == 303
+    survey_center.name_vi = "Trung tâm Phục vụ hành chính công phường Đổi Tên"
+    db.session.commit()
+    assert "phường Đổi Tên" in app.test_client().get("/s/qn-test").get_data(as_text=True)
