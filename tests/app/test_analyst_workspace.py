@@ -363,3 +363,44 @@ def test_ranking_and_key_drivers_come_from_analysis(analyst, app):
     drivers = client.get(f"/analyst/drivers?period={year}").get_data(as_text=True)
     assert "Thứ tự ưu tiên" in drivers and "TC1." in drivers
     assert any(label in drivers for label in ("Tập trung cải thiện", "Duy trì", "Ưu tiên thấp", "Có thể đang đầu tư quá mức"))
+
+
+def test_raking_margins_validate_their_sums_and_weight_like_the_cli(analyst, app, tmp_path):
+    from analysis import Raking
+
+    client, _ = analyst
+    quarter = latest_quarter(client)
+    (tmp_path / "r.csv").write_bytes(client.get(f"/analyst/responses.csv?period={quarter}").data)
+    data = read_responses(tmp_path / "r.csv")
+    by_centre = data.groupby("center_code").size().reset_index(name="population")
+    by_centre["population"] = by_centre["population"] * 20
+    total = int(by_centre["population"].sum())
+    by_field = data.groupby("field_code").size().reset_index(name="n")
+    shares = by_field["n"] / by_field["n"].sum()
+    by_field["population"] = (shares * total).round().astype(int)
+    by_field.loc[by_field.index[-1], "population"] += total - int(by_field["population"].sum())
+    wrong = by_field.assign(population=by_field["population"] + 7)
+    app.config["WTF_CSRF_ENABLED"] = False
+    try:
+        upload = lambda frame, name: client.post(  # noqa: E731
+            "/analyst/weighting", data={"period": quarter, "kind": "margin", "file": (io.BytesIO(frame.to_csv(index=False).encode()), name)}
+        )
+        assert upload(by_centre, "trung-tam.csv").status_code == 200
+        refused = upload(wrong.drop(columns="n"), "linh-vuc-sai.csv")
+        assert refused.status_code == 422 and "không cộng lại ra cùng một tổng" in refused.get_data(as_text=True)
+        assert upload(by_field.drop(columns="n"), "linh-vuc.csv").status_code == 200
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = True
+    document = client.get(f"/analyst/results.json?period={quarter}&weighting=rake").get_json()
+    assert document["meta"]["weighting"] == "rake"
+    margins = (
+        Totals.from_frame(by_centre.assign(period=quarter).astype(str)),
+        Totals.from_frame(by_field.drop(columns="n").assign(period=quarter).astype(str)),
+    )
+    expected = compute_indices(
+        add_period(data, "quarter"), load_instrument(FULL).index_definitions,
+        strata=["center_code", "period"], weighting=Raking(margins),
+    )
+    assert_same_results(pd.DataFrame(document["results"]), expected, [])
+    filtered = client.get(f"/analyst/?period={quarter}&weighting=rake&center=qn-ha-long").get_data(as_text=True)
+    assert "Cân chỉnh theo biên cần có phiếu ở mọi ô" in filtered
