@@ -75,9 +75,8 @@ class Ranking:
     overall: float = math.nan
     target: float = DEFAULT_TARGET
     phi: float = 1.0
-    prior_mean: float = math.nan
-    prior_strength: float = math.nan
     funnel: object | None = None
+    shrunk: bool = True
 
     def limits(self, n_eff: float) -> tuple[float, float, float, float]:
         row = self.funnel.limits([n_eff]).iloc[0]
@@ -90,9 +89,16 @@ def rank_centres(table: pd.DataFrame, overall: float, target: float = DEFAULT_TA
     result = Ranking(overall=overall, target=target)
     if domains.empty:
         return result
-    ranked = shrink(domains[["center_code", "estimate", "n_eff"]])
-    result.prior_mean = ranked.prior.mean
-    result.prior_strength = ranked.prior.alpha + ranked.prior.beta
+    try:
+        ranked_table = shrink(domains[["center_code", "estimate", "n_eff"]]).table
+    except AnalysisError:
+        # One centre (or none with answers): nothing to shrink towards; rank on the estimate.
+        ranked_table = domains[["center_code", "estimate", "n_eff"]].copy()
+        ranked_table["shrunk"] = ranked_table["estimate"].astype(float)
+        ranked_table["shrunk_low"] = ranked_table["shrunk_high"] = np.nan
+        ranked_table["rank"] = ranked_table["raw_rank"] = ranked_table["estimate"].rank(ascending=False, method="min").astype(int)
+        ranked_table = ranked_table.sort_values("rank", kind="stable")
+        result.shrunk = False
     positions = {}
     if len(domains) >= 2 and 0 < overall < 1:
         try:
@@ -107,7 +113,7 @@ def rank_centres(table: pd.DataFrame, overall: float, target: float = DEFAULT_TA
     flags = below_target(domains[["center_code", "estimate", "se", "n"]], target=target, fdr=FDR).table
     below = {r["center_code"]: (bool(r["flagged"]), float(r["p_adjusted"])) for r in flags.to_dict("records")}
     rows = {r["center_code"]: r for r in domains.to_dict("records")}
-    for record in ranked.table.to_dict("records"):
+    for record in ranked_table.to_dict("records"):
         code = record["center_code"]
         row = rows[code]
         flagged, adjusted = below.get(code, (False, math.nan))

@@ -82,7 +82,7 @@ def test_every_page_renders_in_vietnamese_with_babel_numbers(analyst):
     pages = [
         "/analyst/", "/analyst/elements/TT", "/analyst/breakdowns/center", "/analyst/breakdowns/commune",
         "/analyst/breakdowns/level", "/analyst/breakdowns/field?index=KQ", "/analyst/breakdowns/channel",
-        "/analyst/trend", "/analyst/trend?per=month&index=CC", "/analyst/ranking", "/analyst/ranking?target=0.9", "/analyst/perceptions",
+        "/analyst/trend", "/analyst/trend?per=month&index=CC", "/analyst/ranking", "/analyst/ranking?target=0.9", "/analyst/ranking?center=qn-ha-long", "/analyst/perceptions",
         "/analyst/drivers?per=year", "/analyst/drivers?instrument=sipas-kiosk-2023@1",
         "/analyst/comments", "/analyst/review", "/analyst/weighting", "/analyst/?per=year",
         "/analyst/?instrument=sipas-kiosk-2023@1", "/analyst/perceptions?instrument=sipas-kiosk-2023@1",
