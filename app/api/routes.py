@@ -39,6 +39,15 @@ def openapi():
     return jsonify(openapi_document(version("sipas-platform")))
 
 
+def _storable(text: str) -> bool:
+    """PostgreSQL text takes neither NUL nor lone surrogates (which JSON can carry)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
 @bp.route("/dossier-links", methods=["POST"])
 def dossier_links():
     body = request.get_json(silent=True)
@@ -48,6 +57,8 @@ def dossier_links():
     strings = all(isinstance(body.get(k), str) for k in ("dossier_code", "center_code")) and isinstance(body.get("field_code"), (str, type(None)))
     if unknown or not strings:
         return error_response(422, _("Invalid request"), _("Expected dossier_code and center_code as text, and optionally field_code."))
+    if not all(_storable(body.get(k) or "") for k in ("dossier_code", "center_code", "field_code")):
+        return error_response(422, _("Invalid request"), _("The text holds characters that cannot be stored (NUL or invalid Unicode)."))
     center = db.session.scalars(select(ServiceCenter).filter_by(code=body["center_code"])).one_or_none()
     if center is None or not center.active:
         return error_response(404, _("Not found"), _("No active centre has this code."))

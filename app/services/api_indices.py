@@ -76,7 +76,14 @@ def _day(text: str, name: str) -> date | None:
         raise ApiInputError(_("%(name)s must be a date such as 2026-03-31.", name=name)) from None
 
 
+def _check_text(args) -> None:
+    for name, value in args.items(multi=True) if hasattr(args, "items") else []:
+        if "\x00" in str(value) or "\x00" in str(name):
+            raise ApiInputError(_("Parameters must not contain NUL characters."))
+
+
 def parse_index_query(args, default_instrument: str) -> IndexQuery:
+    _check_text(args)
     known = {"instrument", "by", "strata", "period", "ci", "level", "weighting", "exclude_flagged", "since", "until", "center_code", "unit_code", "center_level", "field_code", "channel"}
     for name in args:
         if name not in known:
@@ -274,6 +281,7 @@ class ResponseQuery:
 
 
 def parse_response_query(args) -> ResponseQuery:
+    _check_text(args)
     for name in args:
         if name not in ("since", "until", "instrument", "center_code", "exclude_flagged"):
             raise ApiInputError(_("Unknown parameter %(name)s.", name=name))

@@ -115,7 +115,11 @@ class Filters:
     def parse(cls, args, session: Session, default_instrument: str) -> Filters:
         def one(name: str, default: str = "") -> str:
             value = args.get(name, default)
-            return (value or default).strip() if isinstance(value, str) else default
+            value = (value or default).strip() if isinstance(value, str) else default
+            if "\x00" in value:
+                # PostgreSQL refuses NUL in text: say so instead of failing in the database.
+                raise FilterError(_l("The address holds characters that are not allowed."))
+            return value
 
         instrument = one("instrument", default_instrument)
         if instrument not in available_instruments():

@@ -91,6 +91,8 @@ def decide(session: Session, uid: str, decision: str, note: str | None, reviewer
     """Store (or replace) the decision on a flagged response; None if it is not flagged."""
     if decision not in DECISIONS:
         raise ValueError(decision)
+    if "\x00" in uid or len(uid) > 36:
+        return None
     response = session.scalars(select(Response).filter_by(uid=uid)).one_or_none()
     if response is None or not response.flags:
         return None

@@ -51,6 +51,8 @@ def parse_totals(raw: bytes, filename: str) -> Totals:
         raise TotalsError(_l("The file is not UTF-8 text. Save it as CSV UTF-8.")) from None
     if not text.strip():
         raise TotalsError(_l("The file is empty."))
+    if "\x00" in text:
+        raise TotalsError(_l("The file is not a readable CSV file."))
     first = text.splitlines()[0]
     delimiter = ";" if first.count(";") > first.count(",") else ","
     try:
@@ -167,7 +169,7 @@ def store(session: Session, totals: Totals, period: str, kind: str, filename: st
         kind=kind,
         keys=keys,
         content=content,
-        filename=filename[:200],
+        filename=filename.replace("\x00", "")[:200],
         sha256=hashlib.sha256(content.encode("utf-8")).hexdigest(),
         cells=len(totals.table),
         population=totals.total,

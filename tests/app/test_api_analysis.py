@@ -130,3 +130,21 @@ def test_schemathesis_finds_no_server_error(app, analyst_token):
             case.call_and_validate(headers={"Authorization": f"Bearer {analyst_token}"}, checks=selected)
 
         run()
+
+
+def test_nul_characters_get_422_not_a_database_error(client, analyst_token, app, seeded, make_user, sign_in):
+    assert get(client, analyst_token, "/api/v1/indices", field_code="ho\x00tich").status_code == 422
+    assert get(client, analyst_token, "/api/v1/responses", center_code="a\x00").status_code == 422
+    response = client.post(
+        "/api/v1/dossier-links", json={"dossier_code": "HS-1", "center_code": "qn-ha-long\x00"},
+        headers={"Authorization": f"Bearer {analyst_token}"},
+    )
+    assert response.status_code == 422
+    surrogate = client.post(
+        "/api/v1/dossier-links", data='{"dossier_code": "HS-1", "center_code": "\\udb6e"}',
+        headers={"Authorization": f"Bearer {analyst_token}", "Content-Type": "application/json"},
+    )
+    assert surrogate.status_code == 422
+    browser = sign_in(app.test_client(), make_user("analyst", email="nul@example.vn"))
+    assert browser.get("/analyst/?center=qn%00").status_code == 400
+    assert browser.get("/analyst/?field=x%00y").status_code == 400
