@@ -47,7 +47,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special, stats
+from scipy import special
 
 from analysis.errors import AnalysisError
 from analysis.results import Estimate
@@ -382,6 +382,8 @@ def fit_beta_prior(
         # derivatives in θ = (log α, log β)
         return value, grad * scale, hess * np.outer(scale, scale) + np.diag(grad * scale)
 
+    from scipy import optimize  # imported when needed: it is slow to import
+
     start_strength = strength if math.isfinite(strength) else 100.0 * max(1.0, float(n.mean()))
     fit = optimize.minimize(
         lambda theta: -parts(theta)[0],
@@ -467,6 +469,8 @@ def shrink(
     Beta(α + x_i, β + n_eff,i − x_i), whose mean (x_i + α)/(n_eff,i + α + β) is the shrunken
     estimate (a precision-weighted average of p̂_i and the prior mean).
     """
+    from scipy import stats
+
     _check_level(level)
     frame = _usable(domains, ["estimate", "n_eff"])
     p = frame["estimate"].to_numpy(dtype=float)
@@ -588,6 +592,8 @@ def funnel(
     θ₀ ± z_{(1+L)/2}·sqrt(φ·θ₀(1−θ₀)/n_eff), clipped to [0, 1] (the normal approximation,
     which is what an overdispersion factor can widen).
     """
+    from scipy import stats
+
     frame = _usable(domains, ["estimate", "n_eff"])
     p = frame["estimate"].to_numpy(dtype=float)
     n = frame["n_eff"].to_numpy(dtype=float)

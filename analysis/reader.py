@@ -32,7 +32,7 @@ import io
 import itertools
 import os
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -189,13 +189,29 @@ class Block:
         return start, end, slow
 
     def _matrix(self, start: np.ndarray, end: np.ndarray, width: int) -> np.ndarray:
-        """(n, width) bytes of every field from ``start``, zero beyond ``end``."""
-        if self._windows is None or self._windows.shape[1] < width:
-            padded = np.concatenate([self._buf, np.zeros(max(width, 64), dtype=np.uint8)])
-            self._windows = np.lib.stride_tricks.sliding_window_view(padded, max(width, 64))
-        matrix = self._windows[start, :width]
-        outside = np.arange(width) >= (end - start)[:, None]
-        if outside.any():
+        """(n, width) bytes of every field from ``start``, zero beyond ``end``.
+
+        Rows are gathered from a sliding-window view of the bytes (no copy of the block);
+        the few fields that start within ``width`` bytes of its end are copied one by one.
+        """
+        size = len(self._buf)
+        window = min(max(width, 64), size)
+        if self._windows is None or self._windows.shape[1] != window:
+            self._windows = np.lib.stride_tricks.sliding_window_view(self._buf, window)
+        limit = size - window
+        if width > window:  # a block smaller than one field's width
+            matrix = np.zeros((len(start), width), dtype=np.uint8)
+            limit = -1
+        else:
+            # (gathering whole windows, then slicing, is faster than gathering a slice of each)
+            matrix = self._windows[np.minimum(start, limit)][:, :width]
+        for row in np.flatnonzero(start > limit).tolist():
+            piece = self._buf[start[row] : start[row] + width]
+            matrix[row, : len(piece)] = piece
+            matrix[row, len(piece) :] = 0
+        length = end - start
+        if int(length.min(initial=width)) < width:
+            outside = np.arange(width) >= length[:, None]
             matrix = np.where(outside, 0, matrix).astype(np.uint8, copy=False)
         return matrix
 
@@ -242,6 +258,43 @@ class Block:
                 labels = [label for label, keep in zip(labels, used.tolist()) if keep]
         return codes, np.array(labels, dtype=object)
 
+    def narrow_categoricals(self, columns: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """:meth:`categorical` of the columns whose values are all at most one character long
+        (answer codes), computed together; the other columns are left out of the result."""
+        wanted = [c for c in dict.fromkeys(columns) if c in self._header]
+        if not wanted or self._grid is None or self.n == 0:
+            return {}
+        k = len(self._header)
+        j = np.array([self._header[c] for c in wanted])
+        plain = slice(None) if self._plain is None else self._plain
+        # the plain records' spans from the commas (first and last columns from the records)
+        plain_starts = self._grid[:, np.maximum(j - 1, 0)] + 1
+        plain_ends = self._grid[:, np.minimum(j, k - 2)]
+        if (j == 0).any():
+            plain_starts[:, j == 0] = self._record_starts[plain, None]
+        if (j == k - 1).any():
+            plain_ends[:, j == k - 1] = self._record_stops[plain, None]
+        if self._plain is None:
+            starts, ends = plain_starts, plain_ends
+        else:
+            starts = np.empty((self.n, len(j)), dtype=np.int64)
+            ends = np.empty((self.n, len(j)), dtype=np.int64)
+            starts[plain], ends[plain] = plain_starts, plain_ends
+            starts[self._quoted_rows] = self._quoted_starts[:, j]
+            ends[self._quoted_rows] = self._quoted_ends[:, j]
+        length = ends - starts
+        narrow = length.max(axis=0) <= 1
+        if not narrow.any():
+            return {}
+        starts, length = starts[:, narrow], length[:, narrow]
+        byte = np.where(length > 0, self._buf[np.minimum(starts, max(len(self._buf) - 1, 0))], 0)
+        byte = np.where(_SPACE[byte], 0, byte)
+        out = {}
+        for position, column in enumerate(c for c, keep in zip(wanted, narrow.tolist()) if keep):
+            codes, labels = self._byte_codes(byte[:, position])
+            out[column] = self._relabel_slow(column, codes, labels, self._escaped_rows(column))
+        return out
+
     def categorical(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         """Integer codes of the column's stripped values and the distinct values (object array of
         str, in no particular order); ``labels[codes]`` are the values."""
@@ -258,20 +311,53 @@ class Block:
         if width > _MAX_MATRIX_WIDTH:
             codes, labels = pd.factorize(self.strings(column))
             return codes.astype(np.int64), np.asarray(labels, dtype=object)
-        # the value's bytes as 64-bit words, factorised word by word (hashing, no sorting)
+        filled = np.flatnonzero(end > start)
+        if len(filled) * 2 < self.n:
+            # mostly blank (flags, optional answers): code the filled values only
+            codes = np.zeros(self.n, dtype=np.int64)
+            sub_codes, sub_labels = self._word_codes(start[filled], end[filled], width)
+            codes[filled] = sub_codes + 1
+            labels = ["", *sub_labels]
+        else:
+            codes, labels = self._word_codes(start, end, width)
+        return self._relabel_slow(column, codes, labels, np.flatnonzero(slow))
+
+    def _word_codes(self, start: np.ndarray, end: np.ndarray, width: int) -> tuple[np.ndarray, list[str]]:
+        """Codes and labels of the fields' bytes, as 64-bit words factorised word by word
+        (hashing, no sorting); ``labels`` may hold a duplicate only of ``""``."""
         words = -(-max(width, 1) // 8)
-        matrix = np.ascontiguousarray(self._matrix(start, end, 8 * words)).view("<u8")
-        codes, first = pd.factorize(matrix[:, 0])
+        if words == 1:
+            matrix = self._word(start, end)[:, None]
+        else:
+            matrix = np.ascontiguousarray(self._matrix(start, end, 8 * words)).view("<u8")
+        codes, _ = pd.factorize(matrix[:, 0])
         for w in range(1, words):
-            word_codes, word_uniques = pd.factorize(matrix[:, w])
+            word = matrix[:, w]
+            if not word.any():
+                continue  # a constant zero word adds nothing
+            word_codes, word_uniques = pd.factorize(word)
             codes, _ = pd.factorize(codes.astype(np.int64) * len(word_uniques) + word_codes)
         codes = codes.astype(np.int64)
         # one row of each code gives its label
         first_row = np.full(int(codes.max(initial=-1)) + 1, -1, dtype=np.int64)
-        first_row[codes[::-1]] = np.arange(self.n - 1, -1, -1)
+        first_row[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
         raw = matrix[first_row].view(f"S{8 * words}").ravel()
-        labels = [value.decode("utf-8") for value in raw.tolist()]
-        return self._relabel_slow(column, codes, labels, np.flatnonzero(slow))
+        return codes, [value.decode("utf-8") for value in raw.tolist()]
+
+    def _word(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """The (at most 8) bytes of every field as one little-endian 64-bit word, zero-padded."""
+        size = len(self._buf)
+        if size < 8:
+            return np.ascontiguousarray(self._matrix(start, end, 8)).view("<u8").ravel()
+        words = np.ndarray((size - 7,), dtype="<u8", buffer=self._buf, strides=(1,))
+        value = words[np.minimum(start, size - 8)]
+        tail = np.flatnonzero(start > size - 8)
+        if len(tail):  # fields in the last 8 bytes
+            value[tail] = np.ascontiguousarray(self._matrix(start[tail], end[tail], 8)).view("<u8").ravel()
+        length = np.minimum(end - start, 8).astype(np.uint64)
+        partial = (np.uint64(1) << (np.uint64(8) * np.minimum(length, 7))) - np.uint64(1)
+        keep = np.where(length >= 8, ~np.uint64(0), partial)
+        return value & keep
 
     @staticmethod
     def _byte_codes(byte: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -419,13 +505,13 @@ class CsvBlocks:
     def pieces(self, *, with_data: bool = True) -> Iterator[Piece]:
         """The file after the header, cut into runs of whole records of about ``block_bytes``.
 
-        Reads the whole file (and so completes :attr:`sha256`) but parses nothing: the pieces
-        go to :func:`parse_block`, possibly in other processes (``with_data=False`` leaves the
-        bytes out; they are at ``offset``, ``length`` in the file).
+        Reads the whole file (and so completes :attr:`sha256`) but parses nothing: a cut is
+        the last newline with an even number of quotes before it, found with ``bytes.rfind``
+        and ``bytes.count``. The pieces go to :func:`parse_block`, possibly in other processes
+        (``with_data=False`` leaves the bytes out; they are at ``offset``, ``length`` in the
+        file). :attr:`lines_before` is the number of physical lines before the first piece.
         """
         offset = self._header_bytes
-        lines_before = self._lines_before
-        first_record = 0
         data = self._pending
         self._pending = b""
         while True:
@@ -433,40 +519,41 @@ class CsvBlocks:
                 data += self._read()
             if not data:
                 return
-            buf = np.frombuffer(data, dtype=np.uint8)
-            newlines, all_newlines = _newlines(buf)
             if self._eof:
                 cut = len(data)
-            elif len(newlines):
-                cut = int(newlines[-1]) + 1
-            elif len(data) > 16 * self.block_bytes:
-                cut = len(data)  # a quote left open: the piece will say so
             else:
-                continue
-            piece = data[:cut]
-            newlines = newlines[newlines < cut]
-            starts, stops = _records(buf[:cut], newlines)
-            yield Piece(offset, piece if with_data else None, cut, first_record, lines_before)
+                cut = _last_record_end(data)
+                if cut is None:
+                    if len(data) <= 16 * self.block_bytes:
+                        continue  # a record longer than the block: read on
+                    cut = len(data)  # a quote left open: the piece will say so
+            yield Piece(offset, data[:cut] if with_data else None, cut)
             offset += cut
-            lines_before += int(np.count_nonzero(all_newlines < cut))
-            first_record += len(starts)
             data = data[cut:]
             if self._eof and not data:
                 return
 
+    @property
+    def lines_before(self) -> int:
+        """Physical lines up to and including the header (blank lines before it too)."""
+        return self._lines_before
+
     def __iter__(self) -> Iterator[Block]:
+        first_record, lines_before = 0, self._lines_before
         for piece in self.pieces():
             block, error = parse_block(
                 piece.data,
                 header=self._index,
-                first_record=piece.first_record,
-                lines_before=piece.lines_before,
+                first_record=first_record,
+                lines_before=lines_before,
                 name=self.name,
             )
+            lines_before += piece.data.count(b"\n")
             if error is not None:
                 self.note(error)
             if block is not None and self.error is None:
-                self.records = block.start + block.n
+                first_record += block.n
+                self.records = first_record
                 if block.n:
                     yield block
 
@@ -480,14 +567,23 @@ class CsvBlocks:
 
 @dataclass(frozen=True)
 class Piece:
-    """A run of whole records of a file: ``length`` bytes at ``offset``; the records before it
-    and the physical lines before it (the header's included), for row numbers."""
+    """A run of whole records of a file: ``length`` bytes at ``offset`` (and the bytes)."""
 
     offset: int
     data: bytes | None
     length: int
-    first_record: int
-    lines_before: int
+
+
+def _last_record_end(data: bytes) -> int | None:
+    """Position after the last newline outside quotes, or None."""
+    end = len(data)
+    while True:
+        cut = data.rfind(b"\n", 0, end)
+        if cut < 0:
+            return None
+        if data.count(b'"', 0, cut) % 2 == 0:
+            return cut + 1
+        end = cut
 
 
 def _newlines(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -520,11 +616,15 @@ def parse_block(
     data: bytes,
     *,
     header: dict[str, int],
-    first_record: int,
-    lines_before: int,
+    first_record: int = 0,
+    lines_before: int = 0,
     name: str,
 ) -> tuple[Block | None, DataError | None]:
     """Cut a piece of whole records (see :meth:`CsvBlocks.pieces`) into a :class:`Block`.
+
+    Row numbers count from ``first_record`` (records before the piece) and line numbers from
+    ``lines_before`` (physical lines before it); a caller that does not know them yet passes 0
+    and adds them to the rows it reports.
 
     Returns the block, or None and the problem (invalid UTF-8, a malformed record).
     """
@@ -551,31 +651,43 @@ def parse_block(
     def malformed(position: int, saw: int) -> tuple[None, DataError]:
         line = line_of(position)
         return None, DataError(
-            f"malformed CSV (expected {k} fields in line {line}, saw {saw})", file=name, row=line
+            f"malformed CSV (expected {k} fields, saw {saw})", file=name, row=line
         )
 
-    # Commas inside quoted records are never used: plain records lie outside them.
     commas = np.flatnonzero(buf == _COMMA)
-    first = np.searchsorted(commas, starts)
-    count = np.searchsorted(commas, stops) - first
     has_quote = np.zeros(n, dtype=bool)
     if len(quotes):
         has_quote = np.searchsorted(quotes, stops) > np.searchsorted(quotes, starts)
-    wrong = ~has_quote & (count != k - 1)
-    if wrong.any():
-        r = int(np.flatnonzero(wrong)[0])
+    plain = ~has_quote
+    if has_quote.any():
+        # commas inside quoted records are theirs (read below); plain records lie outside them
+        first_q = np.searchsorted(commas, starts[has_quote])
+        count_q = np.searchsorted(commas, stops[has_quote]) - first_q
+        inside = np.zeros(len(commas) + 1, dtype=np.int64)
+        np.add.at(inside, first_q, 1)
+        np.add.at(inside, first_q + count_q, -1)
+        in_quoted_record = np.cumsum(inside)[:-1] > 0
+        candidates = commas[in_quoted_record]
+        commas = commas[~in_quoted_record]
+    # Every plain record must hold k - 1 commas. If the count is right and every row of the
+    # commas, k - 1 at a time, starts and ends inside its record, each record holds its own
+    # row and nothing else: no per-record search is needed.
+    n_plain = int(plain.sum())
+    regular = len(commas) == n_plain * (k - 1)
+    if regular and k > 1 and n_plain:
+        grid = commas.reshape(n_plain, k - 1)
+        regular = bool(((grid[:, 0] > starts[plain]) & (grid[:, -1] < stops[plain])).all())
+    if not regular:
+        first = np.searchsorted(commas, starts)
+        count = np.searchsorted(commas, stops) - first
+        wrong = np.flatnonzero(plain & (count != k - 1))
+        r = int(wrong[0]) if len(wrong) else 0
         return malformed(int(starts[r]), int(count[r]) + 1)
     quoted_rows = np.flatnonzero(has_quote)
     quoted_starts = np.zeros((len(quoted_rows), k), dtype=np.int64)
     quoted_ends = np.zeros((len(quoted_rows), k), dtype=np.int64)
     quoted_escaped = np.zeros((len(quoted_rows), k), dtype=bool)
     if len(quoted_rows):
-        inside = np.zeros(len(commas) + 1, dtype=np.int64)
-        np.add.at(inside, first[quoted_rows], 1)
-        np.add.at(inside, first[quoted_rows] + count[quoted_rows], -1)
-        in_quoted_record = np.cumsum(inside)[:-1] > 0
-        candidates = commas[in_quoted_record]
-        commas = commas[~in_quoted_record]  # plain records: k - 1 commas each, in a row
         irregular = _quoted_fields(
             buf, candidates, quotes, starts[quoted_rows], stops[quoted_rows], k,
             quoted_starts, quoted_ends, quoted_escaped,

@@ -29,6 +29,7 @@ and confirmed, on a second pass over the identifiers only, before being reported
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 from dataclasses import dataclass, field
@@ -226,6 +227,10 @@ class ScannedResponses:
         Instrument key → loaded instrument, in order of first appearance.
     sha256 : str
         Hex SHA-256 of the file.
+    source : str
+        The file's name, for messages.
+    first_rows : numpy.ndarray
+        Row number of the first kept response of every row of ``statistics.respondents``.
     data : pandas.DataFrame or None
         The ``keep`` columns of the kept responses (stripped strings), when asked for.
     rows : numpy.ndarray or None
@@ -337,6 +342,8 @@ def _process_block(block: Block, settings: _Settings, instruments: _Instruments)
     source = settings.source
     header = settings.header
     rows = block.rows
+    if not block.n:
+        return _BlockResult(0, 0, np.zeros(0, dtype=np.uint64), [], {}, "", 0, 0)
     problems: list = []
     ids, blank_id = block.hashes("response_id")
     if blank_id.any():
@@ -352,18 +359,23 @@ def _process_block(block: Block, settings: _Settings, instruments: _Instruments)
     if "" in first_of:
         row = int(rows[first_of[""]])
         problems.append(((4, 3, row), DataError("blank instrument", file=source, row=row, column="instrument")))
-    answer_codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    questions: list[str] = []
-    for code, name in enumerate(instrument_names.tolist()):
-        if name == "" or not instruments.load(name):
-            continue
+    present = [
+        (code, name)
+        for code, name in enumerate(instrument_names.tolist())
+        if name != "" and instruments.load(name)
+    ]
+    questions = list(
+        dict.fromkeys(q for _, name in present for _, q, _ in instruments.checks[name] if q in header)
+    )
+    answer_codes = block.narrow_categoricals(questions)  # one pass for the one-character answers
+    for question in questions:
+        if question not in answer_codes:
+            answer_codes[question] = block.categorical(question)
+    for code, name in present:
         mine = instrument_codes == code
         for position, question, allowed in instruments.checks[name]:
             if question not in header:
                 continue  # reported once, by the merge
-            if question not in answer_codes:
-                answer_codes[question] = block.categorical(question)
-                questions.append(question)
             codes, labels = answer_codes[question]
             bad_labels = np.flatnonzero(~np.isin(labels, sorted(allowed)))
             if not len(bad_labels):
@@ -423,7 +435,7 @@ def _process_block(block: Block, settings: _Settings, instruments: _Instruments)
         key_labels.append(labels)
     if key_codes:
         dims = tuple(max(len(labels), 1) for labels in key_labels)
-        local, group = np.unique(np.ravel_multi_index(tuple(key_codes), dims), return_inverse=True)
+        local, group = _compact(np.ravel_multi_index(tuple(key_codes), dims), math.prod(dims))
         parts = np.unravel_index(local, dims)
         result.group_labels = [labels[part] for labels, part in zip(key_labels, parts)]
     else:
@@ -431,29 +443,33 @@ def _process_block(block: Block, settings: _Settings, instruments: _Instruments)
         group = np.zeros(len(index), dtype=np.int64)
         result.group_labels = []
     size = len(local)
-    group = group.reshape(-1).astype(np.int64)
     # the first row of every group (a fancy assignment would not say which duplicate wins)
-    first = index[np.unique(group, return_index=True)[1]]
+    position = np.full(size, len(index), dtype=np.int64)
+    np.minimum.at(position, group, np.arange(len(index)))
+    first = index[position]
     result.group_first_rows = rows[first]
     d = np.ones(len(index)) if weights is None else weights[index]
     result.group_sums = np.column_stack(
         [np.bincount(group, minlength=size), np.bincount(group, weights=d, minlength=size), np.bincount(group, weights=d * d, minlength=size)]
     ).astype(float)
     result.answers = {}
+    weighted = weights is not None
     for question in questions:
         codes, labels = answer_codes[question]
         answer = codes[index]
         given = labels[answer] != ""
-        flat = group[given] * len(labels) + answer[given]
-        cells, inverse = np.unique(flat, return_inverse=True)
+        width = len(labels)
+        flat = group[given] * width + answer[given]
+        counts = np.bincount(flat, minlength=size * width)
+        cells = np.flatnonzero(counts)
         dg = d[given]
         result.answers[question] = (
-            cells // len(labels),
+            cells // width,
             labels,
-            cells % len(labels),
-            np.bincount(inverse, minlength=len(cells)).astype(float),
-            np.bincount(inverse, weights=dg, minlength=len(cells)),
-            np.bincount(inverse, weights=dg * dg, minlength=len(cells)),
+            cells % width,
+            counts[cells].astype(float),
+            np.bincount(flat, weights=dg, minlength=size * width)[cells] if weighted else None,
+            np.bincount(flat, weights=dg * dg, minlength=size * width)[cells] if weighted else None,
         )
     if settings.keep:
         frame = {}
@@ -467,6 +483,18 @@ def _process_block(block: Block, settings: _Settings, instruments: _Instruments)
     return result
 
 
+def _compact(flat: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``flat`` (sorted) and every element's position among them, like
+    ``np.unique(flat, return_inverse=True)`` but by counting where the range allows."""
+    if size > 4 * len(flat) + 1024:
+        local, inverse = np.unique(flat, return_inverse=True)
+        return local, inverse.reshape(-1).astype(np.int64)
+    local = np.flatnonzero(np.bincount(flat, minlength=size))
+    position = np.zeros(size, dtype=np.int64)
+    position[local] = np.arange(len(local))
+    return local, position[flat]
+
+
 # Worker processes (fork) keep their settings, instruments and file descriptor here.
 _WORKER: dict[str, Any] = {}
 
@@ -477,25 +505,26 @@ def _start_worker(settings: _Settings) -> None:
     _WORKER["fd"] = os.open(settings.path, os.O_RDONLY)
 
 
-def _work(piece: Piece) -> _BlockResult | DataError:
+def _work(piece: Piece) -> tuple[_BlockResult | DataError, int]:
     settings = _WORKER["settings"]
     data = os.pread(_WORKER["fd"], piece.length, piece.offset)
-    return _parse_and_process(data, piece, settings, _WORKER["instruments"])
+    return _parse_and_process(data, settings, _WORKER["instruments"])
 
 
 def _parse_and_process(
-    data: bytes, piece: Piece, settings: _Settings, instruments: _Instruments
-) -> _BlockResult | DataError:
-    block, error = parse_block(
-        data,
-        header=settings.header,
-        first_record=piece.first_record,
-        lines_before=piece.lines_before,
-        name=settings.source,
-    )
+    data: bytes, settings: _Settings, instruments: _Instruments
+) -> tuple[_BlockResult | DataError, int]:
+    """The piece's result (or the reason it cannot be read) and its number of physical lines.
+
+    Rows and lines count from the piece's start (as if it were the first): pieces are cut and
+    processed before the records of the earlier ones are counted, and :class:`_Merge` adds
+    the offsets in file order.
+    """
+    lines = data.count(b"\n")
+    block, error = parse_block(data, header=settings.header, name=settings.source)
     if error is not None:
-        return error
-    return _process_block(block, settings, instruments)
+        return error, lines
+    return _process_block(block, settings, instruments), lines
 
 
 def _workers(requested: int | None, size: int, block_bytes: int) -> int:
@@ -619,34 +648,31 @@ def scan_responses(
     merge = _Merge(keys, weight_column is not None, bool(keep))
     count = _workers(workers, os.path.getsize(path), block_bytes) if not keep else 1
     if not header_ok:
-        for piece in reader.pieces():  # still parsed: a file that cannot be read comes first
-            _, error = parse_block(
-                piece.data, header=settings.header, first_record=piece.first_record,
-                lines_before=piece.lines_before, name=source,
-            )
-            if error is not None:
-                reader.note(error)
-        results: Any = ()
-    elif count == 1:
+        # still parsed: a file that cannot be read is reported before anything else
         results = (
-            _parse_and_process(piece.data, piece, settings, instruments) for piece in reader.pieces()
+            (parse_block(piece.data, header=settings.header, name=source)[1], piece.data.count(b"\n"))
+            for piece in reader.pieces()
         )
+    elif count == 1:
+        results = (_parse_and_process(piece.data, settings, instruments) for piece in reader.pieces())
     else:
         context = multiprocessing.get_context("fork")
         pool = context.Pool(count, initializer=_start_worker, initargs=(settings,))
+    lines_before = reader.lines_before
     try:
         if header_ok and count > 1:
             results = pool.imap(_work, reader.pieces(with_data=False), chunksize=1)
-        for result in results:
-            if isinstance(result, DataError):
+        for result, lines in results:
+            if result is None:
+                pass
+            elif isinstance(result, DataError):
+                result.row = (result.row or 0) + lines_before
                 reader.note(result)
-                continue
-            if reader.error is not None:
-                continue
-            merge.add(result)
-            for priority, error in result.problems:
-                if priority[0] != "answer":
-                    problems.add(priority, error)
+            elif reader.error is None:
+                for priority, error in merge.add(result):
+                    if priority[0] != "answer":
+                        problems.add(priority, error)
+            lines_before += lines
     finally:
         if header_ok and count > 1:
             pool.close()
@@ -748,18 +774,25 @@ class _Merge:
         self.data: list[pd.DataFrame] = []
         self.rows: list[np.ndarray] = []
 
-    def add(self, result: _BlockResult) -> None:
+    def add(self, result: _BlockResult) -> list:
+        """Add a block's result (rows counted from the block's start); returns its problems
+        with rows counted from the file's start."""
+        offset = self.records  # records before this block
         self.records += result.n
         self.kept += result.kept
         self.excluded += result.excluded
         self.hashes.append(result.hashes)
-        if result.start == 0:
+        if self.first_label is None and result.n:
             self.first_label = result.first_label
         for name, row in result.first_rows.items():
-            self.first_rows.setdefault(name, row)
-        self.answer_problems.extend(p for p in result.problems if p[0][0] == "answer")
+            self.first_rows.setdefault(name, row + offset)
+        problems = []
+        for priority, error in result.problems:
+            error.row = (error.row or 0) + offset
+            problems.append((priority[:-1] + (priority[-1] + offset,), error))
+        self.answer_problems.extend(p for p in problems if p[0][0] == "answer")
         if result.group_sums is None:
-            return
+            return problems
         ids = [self.key_books[k].translate(labels) for k, labels in zip(self.keys, result.group_labels)]
         combinations = list(zip(*(i.tolist() for i in ids))) if ids else [()]
         mapping = np.empty(len(combinations), dtype=np.int64)
@@ -768,7 +801,7 @@ class _Merge:
             if found is None:
                 found = self.group_ids[combination] = len(self.group_keys)
                 self.group_keys.append(combination)
-                self.group_first_rows.append(int(result.group_first_rows[i]))
+                self.group_first_rows.append(int(result.group_first_rows[i]) + offset)
             mapping[i] = found
         n_groups = len(self.group_keys)
         self.respondent_sums.add(
@@ -791,7 +824,8 @@ class _Merge:
                 sums[2].add(n_groups, width, flat, sum_w2, width)
         if result.data is not None:
             self.data.append(result.data)
-            self.rows.append(result.rows)
+            self.rows.append(result.rows + offset)
+        return problems
 
     def tables(self) -> SufficientStatistics:
         return _tables(
