@@ -226,3 +226,23 @@ def test_scan_reports_the_first_problem_in_the_old_order(tmp_path, workers):
     with pytest.raises(DataError) as caught:
         scan_responses(path, **common)
     assert caught.value.row == 302 and caught.value.column == "HL" and "'7'" in str(caught.value)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_scan_names_the_line_of_a_bad_record_in_a_later_block(tmp_path, workers):
+    frame = _responses(np.random.default_rng(4), 300)
+    frame.loc[5, "TC1"] = "a comma, and\na line break"  # quoted: lines and rows part ways
+    text = frame.to_csv(index=False)
+    lines = text.split("\n")
+    short = "\n".join([*lines[:250], "r-short,2026-01-01T10:00:00+07:00", *lines[250:]])
+    path = tmp_path / "short.csv"
+    path.write_text(short, encoding="utf-8")
+    common = dict(load_instrument=stand_in_loader, block_bytes=700, workers=workers)
+    with pytest.raises(DataError, match="malformed CSV") as caught:
+        scan_responses(path, **common)
+    assert caught.value.row == 251  # a physical line: the quoted line break counts
+    latin = "\n".join([*lines[:280], lines[280].replace("test-r@1", "t\u00e9st"), *lines[281:]])
+    path.write_bytes(latin.encode("utf-8").replace("t\u00e9st".encode("utf-8"), b"t\xe9st"))
+    with pytest.raises(DataError, match="UTF-8") as caught:
+        scan_responses(path, **common)
+    assert caught.value.row == 281
