@@ -3,24 +3,28 @@
 A responses export of ten million rows is a few gigabytes of text. Reading it whole (as
 :func:`analysis.io.read_csv_file` does) needs memory many times its size, and a per-value parser
 spends most of its time making a Python object of every field. :class:`CsvBlocks` instead reads
-the bytes a block at a time (``block_bytes``, a few tens of megabytes), finds records and fields
-with vectorised byte comparisons, and hands out only the columns asked for: as integer codes and
-their distinct labels (key and answer columns), fixed-width byte matrices (timestamps), 64-bit
-hashes (identifiers) or Python strings (anything else). Memory stays flat, whatever the file's
-size.
+the bytes a piece at a time (``block_bytes``, some megabytes, cut after a whole record),
+:func:`parse_block` finds records and fields with vectorised byte comparisons, and a
+:class:`Block` cuts out only the columns asked for: as integer codes and their distinct labels
+(key and answer columns), fixed-width byte matrices (timestamps), 64-bit hashes (identifiers) or
+Python strings (anything else). Memory stays flat, whatever the file's size, and pieces can be
+parsed in other processes (:func:`analysis.stream.scan_responses` does).
 
 The dialect is the one :func:`analysis.io.read_csv_file` accepts: UTF-8 (a BOM is skipped),
 comma-separated, ``"`` quoting with ``""`` for a quote inside quotes (so quoted fields may hold
-commas and line breaks), ``\\n`` or ``\\r\\n`` line ends, blank lines skipped, every value
-stripped of surrounding white space. Records without quotes, nearly all of them, are cut with
-numpy; records with quotes go through :mod:`csv`. Row numbers are record numbers, the header
-being row 1, as in the rest of :mod:`analysis`.
+commas and line breaks), ``\\n`` or ``\\r\\n`` line ends, blank lines (and lines of spaces) skipped,
+every value stripped of surrounding white space. Records without quotes, nearly all of them, are
+cut with numpy alone; so are quoted fields that simply wrap a value; anything less usual in a
+record goes through :mod:`csv`. Row numbers are record numbers, the header being row 1, as in
+the rest of :mod:`analysis`; problems with the text itself name physical lines. A quote inside
+an unquoted field (``ab"c``), which pandas reads as a character, is not supported: the record is
+reported as malformed.
 
 Problems are recorded rather than raised, so that the caller can finish the pass and report the
 problem that the whole-file reader would have reported first: :attr:`CsvBlocks.error` holds the
 first invalid UTF-8 (which takes precedence, as decoding came first there) or else the first
 malformed record (a record whose number of fields differs from the header's, or a quote left
-open); once a block is malformed no further block is parsed, but the rest of the file is still
+open); once a piece is malformed no further block is yielded, but the rest of the file is still
 checked for UTF-8.
 """
 
@@ -402,7 +406,7 @@ class CsvBlocks:
     ----------
     path : str or os.PathLike
     block_bytes : int
-        Bytes read per block (records are never split).
+        Bytes read per piece (records are never split).
 
     Attributes
     ----------

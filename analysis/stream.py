@@ -1,10 +1,16 @@
 """One streaming pass over a responses file: validation and sufficient statistics.
 
-:func:`scan_responses` reads a responses export (interfaces.md §4) block by block with
+:func:`scan_responses` reads a responses export (interfaces.md §4) piece by piece with
 :class:`analysis.reader.CsvBlocks`, checks everything ``python -m analysis indices`` checks, and
 adds every block into the sufficient-statistics tables of :mod:`analysis.sufficient` (statistics
 .md §6). Memory therefore depends on the number of groups (combinations of key values), not on
 the number of responses: ten million responses take the memory of a few hundred thousand.
+
+Large files are parsed by worker processes (``fork``; one per CPU): the reading process only
+cuts the file into pieces of whole records and hashes it, the workers parse, validate and
+tabulate their pieces with rows counted from the piece's start, and the reading process adds the
+results in file order, turning those rows into the file's. The result does not depend on the
+number of workers or the size of the pieces.
 
 Checks and the order of their reports
 -------------------------------------
