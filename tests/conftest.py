@@ -38,6 +38,16 @@ def _reset_database(url: str) -> None:
     engine.dispose()
 
 
+def always_open_rules():
+    """Integrity rules whose centres are open around the clock, so that no test depends on the
+    hour it runs at (a test of ``off_hours`` sets its own rules)."""
+    from datetime import time
+
+    from analysis.integrity import OpeningHours, Rules
+
+    return Rules(opening_hours=OpeningHours(days={d: (time(0, 0), time(23, 59)) for d in range(7)}))
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory) -> str:
     return _test_database_url(tmp_path_factory)
@@ -50,7 +60,9 @@ def app(database_url):
     from app import create_app
 
     _reset_database(database_url)
-    application = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url})
+    application = create_app(
+        "testing", {"SQLALCHEMY_DATABASE_URI": database_url, "INTEGRITY_RULES": always_open_rules()}
+    )
     with application.app_context():
         upgrade()
     yield application

@@ -138,6 +138,23 @@ def test_flags_are_written_with_the_response_and_exported(survey_center, client,
     assert "too_fast" in out.read_text(encoding="utf-8-sig").splitlines()[1]
 
 
+@pytest.fixture()
+def never_open(app):
+    from analysis.integrity import OpeningHours, Rules
+
+    saved = app.config["INTEGRITY_RULES"]
+    app.config["INTEGRITY_RULES"] = Rules(opening_hours=OpeningHours(days={}))
+    yield app.config["INTEGRITY_RULES"]
+    app.config["INTEGRITY_RULES"] = saved
+
+
+def test_a_poster_response_outside_opening_hours_is_flagged_with_its_reason(survey_center, client, never_open, db):
+    assert submit(client).status_code == 303
+    flags = {f.code: f.reason for f in db.session.scalars(select(ResponseFlag))}
+    assert set(flags) == {"too_fast", "off_hours"}
+    assert flags["off_hours"]
+
+
 def all_five() -> dict:
     answers = complete_answers()
     for code, value in list(answers.items()):
@@ -149,14 +166,9 @@ def all_five() -> dict:
 
 @pytest.fixture()
 def always_open(app):
-    """Opening hours around the clock, so that these tests do not depend on the time they run."""
-    from datetime import time as clock
-
-    from analysis.integrity import OpeningHours, Rules
-
-    app.config["INTEGRITY_RULES"] = Rules(opening_hours=OpeningHours(days={d: (clock(0, 0), clock(23, 59)) for d in range(7)}))
-    yield app.config["INTEGRITY_RULES"]
-    app.config.pop("INTEGRITY_RULES")
+    """The test application's rules: opening hours around the clock (tests/conftest.py), so that
+    these tests do not depend on the time they run."""
+    return app.config["INTEGRITY_RULES"]
 
 
 def quiet_month(app, center_id: int, responses: int = 60) -> None:
