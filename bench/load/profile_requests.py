@@ -1,0 +1,226 @@
+"""CPU per request of the public survey, measured in-process: a page view and a complete submission.
+
+    .venv/bin/python -m bench.load.profile_requests --database sipas_profile [--requests 300] [--profile out/]
+
+Each simulated phone (a fresh device cookie and its own address) opens ``/s/<centre>`` and posts a
+complete answer to it, as ``bench.load.phones`` does over HTTP, but through the WSGI application
+directly, so that only the application's work is timed: the request environ is built, and the
+response read, outside the timed part. Prints the CPU time (``time.process_time``, this process
+only; PostgreSQL's own work is not in it) and the wall time per GET and per POST, and the queries
+per request. With ``--profile DIR`` it also writes cProfile stats of the GETs and the POSTs
+(``get.prof``, ``post.prof``) and prints their top functions.
+
+The database must be migrated and seeded (``flask db upgrade``, ``flask sipas seed-demo``); with
+more centres (``bench.load.stack.add_centres``) the phones spread over them as in the load
+benchmark. Settings are the production ones (``SIPAS_ENV=production``, limits per device,
+Redis with ``--redis``), except that the centre and network limits are raised (all phones are
+on one machine), the hard minimum time is met by a start token dated ``--held`` seconds back,
+and the centres are open around the clock unless ``--opening-hours`` is given (so that the
+figures do not depend on the hour: outside opening hours every response gets an ``off_hours``
+flag). Submissions go to the database as real responses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import random
+import re
+import secrets
+import statistics
+import sys
+import time
+from datetime import time as clock
+from pathlib import Path
+from urllib.parse import urlencode
+
+from itsdangerous import TimestampSigner
+from sqlalchemy import event
+from werkzeug.test import EnvironBuilder
+
+from bench.load.phones import AnswerMaker, marker_for
+
+HIDDEN = re.compile(r'name="(csrf_token|started)" value="([^"]*)"|value="([^"]*)" name="(csrf_token|started)"')
+
+
+def make_app(database: str, redis: str | None, opening_hours: bool):
+    os.environ.update(
+        SIPAS_ENV="production",
+        DATABASE_URL=f"postgresql://postgres@127.0.0.1:5432/{database}",
+        SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(48),
+        SIPAS_LIMIT_CENTER="1000000 per hour",
+        SIPAS_LIMIT_NETWORK="1000000 per hour",
+    )
+    if redis:
+        os.environ["RATELIMIT_STORAGE_URI"] = redis
+    from analysis.integrity import OpeningHours, Rules
+    from app import create_app
+
+    overrides = {}
+    if not opening_hours:
+        overrides["INTEGRITY_RULES"] = Rules(opening_hours=OpeningHours(days={d: (clock(0, 0), clock(23, 59)) for d in range(7)}))
+    return create_app(overrides=overrides)
+
+
+def centres_and_fields(app) -> tuple[list[tuple[str, str]], list[str]]:
+    from app.extensions import db
+    from app.models import Field, ServiceCenter
+
+    with app.app_context():
+        centres = [
+            (c.code, c.instrument_key or app.config["DEFAULT_INSTRUMENT"])
+            for c in db.session.query(ServiceCenter).filter_by(active=True, valid_to=None).order_by(ServiceCenter.id)
+        ]
+        fields = [f.code for f in db.session.query(Field).filter_by(active=True)]
+    return centres, fields
+
+
+def call(app, environ: dict) -> tuple[str, dict[str, list[str]], bytes, float, float]:
+    """Run one request; returns status, headers, body, CPU and wall seconds of the app's work."""
+    captured = {}
+
+    def start_response(status, headers, exc_info=None):
+        captured["status"] = status
+        captured["headers"] = headers
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    body = b"".join(app(environ, start_response))
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    headers: dict[str, list[str]] = {}
+    for name, value in captured["headers"]:
+        headers.setdefault(name.lower(), []).append(value)
+    return captured["status"], headers, body, cpu, wall
+
+
+def environ_for(method: str, path: str, address: str, cookies: str = "", body: bytes = b"") -> dict:
+    headers = {"Accept-Language": "vi-VN,vi;q=0.9", "User-Agent": "Mozilla/5.0 (Linux; Android 14; SIPAS-profile) Mobile"}
+    if cookies:
+        headers["Cookie"] = cookies
+    builder = EnvironBuilder(
+        path=path, method=method, base_url="http://127.0.0.1:8000", headers=headers, data=body or None,
+        content_type="application/x-www-form-urlencoded" if method == "POST" else None,
+        environ_base={"REMOTE_ADDR": address},
+    )
+    try:
+        return builder.get_environ()
+    finally:
+        builder.close()
+
+
+class QueryCounter:
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, *args):
+        self.count += 1
+
+
+def backdated_start(secret: str, center_code: str, seconds: float) -> str:
+    """A start token as if the form had been served ``seconds`` ago (the phone held the form)."""
+    from app.services.form_start import SALT
+
+    class Backdated(TimestampSigner):
+        def get_timestamp(self):
+            return int(time.time() - seconds)
+
+    return Backdated(secret, salt=SALT).sign(center_code).decode("ascii")
+
+
+def summarise(label: str, cpu: list[float], wall: list[float], queries: list[int]) -> None:
+    ms = sorted(c * 1000 for c in cpu)
+    print(
+        f"{label}: CPU {statistics.mean(ms):.2f} ms mean, {statistics.median(ms):.2f} median, "
+        f"p90 {ms[int(0.9 * (len(ms) - 1))]:.2f}; wall {statistics.mean(wall) * 1000:.2f} ms mean; "
+        f"{statistics.mean(queries):.1f} queries per request (n = {len(ms)})"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.load.profile_requests", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database", default="sipas_profile")
+    parser.add_argument("--requests", type=int, default=300, help="phones, each one GET and one POST")
+    parser.add_argument("--warmup", type=int, default=30, help="phones run first and not counted")
+    parser.add_argument("--redis", default=None, help="Flask-Limiter storage, e.g. redis://127.0.0.1:6379/3 (default: memory)")
+    parser.add_argument("--centres", type=int, default=0, help="phones go to the first N centres only (default: all)")
+    parser.add_argument("--held", type=float, default=120.0, help="seconds the phone held the form (an honest 2 minutes: no too_fast flag)")
+    parser.add_argument("--opening-hours", action="store_true", help="the default opening hours instead of around the clock")
+    parser.add_argument("--profile", type=Path, default=None, help="directory for cProfile stats (get.prof, post.prof)")
+    parser.add_argument("--top", type=int, default=25, help="functions printed from each profile")
+    parser.add_argument("--sort", default="cumulative", help="pstats order of the printed functions (cumulative, tottime, ...)")
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args(argv)
+
+    app = make_app(args.database, args.redis, args.opening_hours)
+    centres, fields = centres_and_fields(app)
+    centres = centres[: args.centres or None]
+    rng = random.Random(args.seed)
+    maker = AnswerMaker(fields, rng)
+    from app.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    counter = QueryCounter()
+    event.listen(engine, "before_cursor_execute", counter)
+    # CPU time, not wall time: waits on PostgreSQL and Redis are not this process's work.
+    profiles = {kind: cProfile.Profile(time.process_time) for kind in ("get", "post")} if args.profile else None
+    results = {"get": ([], [], []), "post": ([], [], [])}
+    run_id = secrets.token_hex(3)
+    for n in range(args.warmup + args.requests):
+        measured = n >= args.warmup
+        code, instrument = rng.choice(centres)
+        address = f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        path = f"/s/{code}"
+
+        environ = environ_for("GET", path, address)
+        counter.count = 0
+        if profiles and measured:
+            profiles["get"].enable()
+        status, headers, body, cpu, wall = call(app, environ)
+        if profiles and measured:
+            profiles["get"].disable()
+        if not status.startswith("200"):
+            raise SystemExit(f"GET {path}: {status}")
+        if measured:
+            for series, value in zip(results["get"], (cpu, wall, counter.count)):
+                series.append(value)
+        cookies = "; ".join(c.split(";", 1)[0] for c in headers.get("set-cookie", []))
+        tokens = {}
+        for match in HIDDEN.finditer(body.decode("utf-8")):
+            if match.group(1):
+                tokens[match.group(1)] = match.group(2)
+            else:
+                tokens[match.group(4)] = match.group(3)
+
+        pairs = maker.answers(instrument, marker_for(run_id, n))
+        form = [("csrf_token", tokens["csrf_token"]), ("started", backdated_start(app.config["SECRET_KEY"], code, args.held)),
+                ("website", ""), *pairs]
+        environ = environ_for("POST", path, address, cookies, urlencode(form).encode("ascii"))
+        counter.count = 0
+        if profiles and measured:
+            profiles["post"].enable()
+        status, headers, body, cpu, wall = call(app, environ)
+        if profiles and measured:
+            profiles["post"].disable()
+        if not status.startswith("303"):
+            raise SystemExit(f"POST {path}: {status}\n{body.decode('utf-8', 'replace')[:2000]}")
+        if measured:
+            for series, value in zip(results["post"], (cpu, wall, counter.count)):
+                series.append(value)
+
+    print(f"{args.requests} phones over {len(centres)} centres on {args.database}, limiter {args.redis or 'memory'}, run {run_id}")
+    summarise("GET  /s/<centre>", *results["get"])
+    summarise("POST /s/<centre>", *results["post"])
+    if profiles:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        for kind, profile in profiles.items():
+            path = args.profile / f"{kind}.prof"
+            profile.dump_stats(path)
+            print(f"\n{kind.upper()} profile ({path}), by {args.sort}:")
+            pstats.Stats(profile, stream=sys.stdout).sort_stats(args.sort).print_stats(args.top)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
