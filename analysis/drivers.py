@@ -125,7 +125,8 @@ def key_drivers(
     missing : {"drop", "indicator"}
         ``drop``: only respondents with a valid answer to every item (complete cases).
         ``indicator``: an item without a valid answer (blank, "không áp dụng") counts as not
-        satisfied and gets its own indicator ``<item>:missing`` in the model, so that items
+        satisfied and gets an indicator ``<item>:missing`` in the model (items left blank by
+        exactly the same respondents share the first one's), so that items
         many people cannot judge (e.g. feedback, ``PA``) do not empty the model.
     level : float
         Level of the intervals of the average marginal effects.
@@ -172,8 +173,13 @@ def key_drivers(
         for valid in indicators:
             used &= valid
     else:
+        # Items left blank by the same respondents (e.g. every result item when the result is
+        # not yet received) share one indicator: identical columns would make the model singular.
+        patterns = set()
         for item, valid in zip(items, indicators):
-            if (used & ~valid).any():
+            pattern = (~valid[used]).tobytes()
+            if (used & ~valid).any() and pattern not in patterns:
+                patterns.add(pattern)
                 columns.append((~valid).astype(float))
                 names.append(f"{item}:missing")
     x = np.column_stack(columns)

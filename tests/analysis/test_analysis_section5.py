@@ -326,6 +326,28 @@ def test_key_drivers_with_missing_indicators_equal_r(r_designs):
         assert math.sqrt(drivers.covariance.loc[row.term, row.term]) == pytest.approx(row.se, rel=REL_SE)
 
 
+def test_items_blank_for_the_same_respondents_share_one_missing_indicator(r_data):
+    """E.g. every result item is "không áp dụng" when the result is not yet received: identical
+    indicator columns would make the model singular, so the later ones are left out."""
+    import statsmodels.api as sm
+
+    from analysis.estimators import answer_indicators
+
+    data = r_data.copy()
+    pa1_valid = answer_indicators(data["PA1"])[1]
+    data["PX"] = np.where(pa1_valid, np.where(answer_indicators(data["TC2"])[1], data["TC2"], "5"), data["PA1"])
+    design = SurveyDesign(data, strata="center_code", weights="weight")
+    drivers = key_drivers(design, ["TC1", "PA1", "PX"], missing="indicator")
+    assert list(drivers.coefficients.index) == ["Intercept", "TC1", "PA1", "PX", "TC1:missing", "PA1:missing"]
+    y, used = answer_indicators(data["HL"])
+    columns = [np.ones(len(data))]
+    columns += [answer_indicators(data[c])[0].astype(float) for c in ("TC1", "PA1", "PX")]
+    columns += [(~answer_indicators(data[c])[1]).astype(float) for c in ("TC1", "PA1")]
+    x = np.column_stack(columns)[used]
+    fit = sm.GLM(y[used].astype(float), x, family=sm.families.Binomial(), var_weights=design.weights[used]).fit(tol=1e-14)
+    np.testing.assert_allclose(drivers.coefficients.to_numpy(), fit.params, rtol=1e-7)
+
+
 def test_key_drivers_single_stratum_is_statsmodels_hc0_times_n_over_n_minus_1(r_data):
     """Without strata or calibration, and with the model's respondents as the whole design, the
     design-based covariance is the HC0 sandwich times n/(n − 1)."""
