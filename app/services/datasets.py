@@ -148,24 +148,21 @@ def sufficient_tables(
     period = _period_expression(dialect, selection.period).label("period")
     conditions = _filters(session, selection)
     grain = [Response.center_id, Response.field_id, Response.channel, period]
-    # Plain tuples: pandas inspects SQLAlchemy rows one attribute at a time, twenty times slower.
     respondents = pd.DataFrame(
-        [tuple(row) for row in session.execute(select(*grain, func.count().label("count")).where(*conditions).group_by(*grain))],
+        _rows(session, select(*grain, func.count().label("count")).where(*conditions).group_by(*grain)),
         columns=["center_id", "field_id", "channel", "period", "count"],
     )
     instrument = load_instrument(selection.instrument)
     questions = sorted(index_questions(instrument) if questions is None else questions)
     multi = {q.code: q.values for q in instrument.questions if q.type == "multi" and q.code in questions}
     answers = pd.DataFrame(
-        [
-            tuple(row)
-            for row in session.execute(
-                select(*grain, Answer.question_code, Answer.value, func.count().label("count"))
-                .join(Answer, Answer.response_id == Response.id)
-                .where(*conditions, Answer.question_code.in_(questions), Answer.value.is_not(None))
-                .group_by(*grain, Answer.question_code, Answer.value)
-            )
-        ],
+        _rows(
+            session,
+            select(*grain, Answer.question_code, Answer.value, func.count().label("count"))
+            .join(Answer, Answer.response_id == Response.id)
+            .where(*conditions, Answer.question_code.in_(questions), Answer.value.is_not(None))
+            .group_by(*grain, Answer.question_code, Answer.value),
+        ),
         columns=["center_id", "field_id", "channel", "period", "question", "answer", "count"],
     )
     if multi:
@@ -175,18 +172,25 @@ def sufficient_tables(
     return _roll_up(respondents, centers, fields, keys, []), _roll_up(answers, centers, fields, keys, ["question", "answer"])
 
 
+def _rows(session: Session, statement) -> list[tuple]:
+    """The statement's rows as plain tuples, executed on the session's connection.
+
+    Core rather than ORM execution (the ORM's per-row processing cost more than the query on
+    large groupings), and tuples because pandas inspects SQLAlchemy rows one attribute at a time.
+    """
+    return [tuple(row) for row in session.connection().execute(statement)]
+
+
 def _options_as_questions(session: Session, grain, conditions, answers: pd.DataFrame, multi: dict) -> pd.DataFrame:
     cells = ["center_id", "field_id", "channel", "period"]
     answered = pd.DataFrame(
-        [
-            tuple(row)
-            for row in session.execute(
-                select(*grain, Answer.question_code, func.count(func.distinct(Answer.response_id)).label("count"))
-                .join(Answer, Answer.response_id == Response.id)
-                .where(*conditions, Answer.question_code.in_(sorted(multi)), Answer.value.is_not(None))
-                .group_by(*grain, Answer.question_code)
-            )
-        ],
+        _rows(
+            session,
+            select(*grain, Answer.question_code, func.count(func.distinct(Answer.response_id)).label("count"))
+            .join(Answer, Answer.response_id == Response.id)
+            .where(*conditions, Answer.question_code.in_(sorted(multi)), Answer.value.is_not(None))
+            .group_by(*grain, Answer.question_code),
+        ),
         columns=[*cells, "question", "answered"],
     )
     single = answers[~answers["question"].isin(list(multi))]
@@ -221,9 +225,9 @@ def _roll_up(frame: pd.DataFrame, centers, fields, keys, extra: list[str]) -> pd
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns} | {"count": [], "sum_w": [], "sum_w2": []})
     for key in ("center_code", "commune_code", "district_code", "province_code", "level"):
         if key in keys:
-            frame[key] = frame["center_id"].map(lambda i, k=key: centers[i][k])
+            frame[key] = frame["center_id"].map({i: values[key] for i, values in centers.items()})
     if "field_code" in keys:
-        frame["field_code"] = frame["field_id"].map(lambda i: fields.get(i, "") if pd.notna(i) else "")
+        frame["field_code"] = frame["field_id"].map(fields).fillna("")
     frame["channel"] = frame["channel"].fillna("")
     frame["period"] = frame["period"].fillna("").astype(str)
     rolled = frame.groupby(columns, sort=True, dropna=False)["count"].sum().reset_index() if columns else pd.DataFrame({"count": [frame["count"].sum()]})
