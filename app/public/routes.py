@@ -14,6 +14,7 @@ from collections import OrderedDict
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
+from markupsafe import escape
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import error_response
@@ -140,25 +141,36 @@ def _survey_page(center, *, poster_origin=None, dossier_link=None):
     return html, 422
 
 
-# The blank form of a centre is the same page for every phone but for its two tokens, so it is
-# rendered once per centre, language and list of fields, and the tokens are put in.
+# The blank form is the same page for every phone and every centre that fields the same
+# instrument, but for the centre's name and the phone's two tokens: it is rendered once per
+# instrument, language and list of fields, and those three are put in.
 _CSRF_MARK = "\x00csrf\x00"
 _STARTED_MARK = "\x00started\x00"
+_CENTER_MARK = "\x00center\x00"
 _BLANK_PAGES: OrderedDict[tuple, str] = OrderedDict()
-_BLANK_PAGES_SIZE = 1024
+_BLANK_PAGES_SIZE = 256
+
+
+class _AnyCenter:
+    """Stands for the centre while the shared page is rendered."""
+
+    @staticmethod
+    def name(language: str) -> str:
+        return _CENTER_MARK
 
 
 def _blank_survey(center, instrument, language, fixed_field, fields, make_form) -> str:
     key = (
-        center.id, center.code, center.name_vi, center.name_en, instrument.key, language,
-        fixed_field.code if fixed_field else None, tuple((f.code, f.name_vi, f.name_en) for f in fields),
+        instrument.key, language,
+        (fixed_field.code, fixed_field.name(language)) if fixed_field else None,
+        tuple((f.code, f.name(language)) for f in fields),
     )
     page = _BLANK_PAGES.get(key)
     if page is None:
         form = make_form()
         form.started.data = _STARTED_MARK
         page = render_template(
-            "public/survey.html", center=center, instrument=instrument, form=form, form_errors=[],
+            "public/survey.html", center=_AnyCenter, instrument=instrument, form=form, form_errors=[],
             language=language, fixed_field=fixed_field, csrf_value=_CSRF_MARK,
         )
         _BLANK_PAGES[key] = page
@@ -167,7 +179,11 @@ def _blank_survey(center, instrument, language, fixed_field, fields, make_form) 
     else:
         _BLANK_PAGES.move_to_end(key)
     started = issue_start_token(current_app.config["SECRET_KEY"], center.code)
-    return page.replace(_CSRF_MARK, generate_csrf()).replace(_STARTED_MARK, started)
+    return (
+        page.replace(_CSRF_MARK, generate_csrf())
+        .replace(_STARTED_MARK, started)
+        .replace(_CENTER_MARK, str(escape(center.name(language))))
+    )
 
 
 def _store(center, instrument, fields, answers, language, started_at, now, device, poster_origin, dossier_link):
