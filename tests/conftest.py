@@ -95,9 +95,11 @@ def db(app, test_engine):
     with test_engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             connection.execute(delete(table))
+    from app.services.instruments import forget_published
     from app.services.quality import clear_baseline_cache
 
     clear_baseline_cache()
+    forget_published()
 
 
 @pytest.fixture()

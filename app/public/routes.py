@@ -188,6 +188,7 @@ def _blank_survey(center, instrument, language, fixed_field, fields, make_form) 
 
 def _store(center, instrument, fields, answers, language, started_at, now, device, poster_origin, dossier_link):
     config = current_app.config
+    center_code = center.code  # read before the commit expires the centre
     day = today_in_vietnam()
     linkage = Linkage(
         via="dossier" if dossier_link is not None else "poster",
@@ -220,7 +221,7 @@ def _store(center, instrument, fields, answers, language, started_at, now, devic
         # The only constraint a valid submission can break: this device answered here today.
         db.session.rollback()
         return _link_problem("device_today")
-    return redirect(url_for("public.thanks", center_code=center.code), code=303)
+    return redirect(url_for("public.thanks", center_code=center_code), code=303)
 
 
 def _survey_limits(view):

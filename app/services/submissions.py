@@ -11,9 +11,14 @@ from sqlalchemy.orm import Session
 
 from analysis.integrity import Rules
 from app.models import Answer, Field, Response, ResponseLinkage, ServiceCenter
-from app.services.instruments import ensure_published
+from app.services.instruments import published_version_id
 from app.services.quality import record_flags
 from surveys import Instrument
+
+
+_INSERT_RESPONSE = insert(Response.__table__).returning(Response.__table__.c.id)
+_INSERT_ANSWERS = insert(Answer.__table__)
+_INSERT_LINKAGE = insert(ResponseLinkage.__table__)
 
 
 @dataclass(frozen=True)
@@ -57,29 +62,29 @@ def submit_response(
     refuses a second response from the same device at the same centre on the same day
     (IntegrityError).
     """
-    version = ensure_published(session, instrument)
+    version_id = published_version_id(session, instrument)
     field_code = answers.get("field_code")
     field = fields_by_code.get(field_code) if isinstance(field_code, str) else None
     channel = answers.get("channel")
     uid = str(uuid.uuid4())
-    # Core inserts: a survey submission is the hot path, and the ORM unit of work costs more
-    # than the rows themselves.
-    response_id = session.execute(
-        insert(Response)
-        .values(
-            uid=uid,
-            center_id=center.id,
-            instrument_version_id=version.id,
-            field_id=field.id if field is not None else None,
-            poster_id=poster_id,
-            counter_id=counter_id,
-            channel=channel if isinstance(channel, str) else None,
-            locale=locale,
-            source=source,
-            started_at=started_at,
-            submitted_at=submitted_at,
-        )
-        .returning(Response.id)
+    # Core statements on the session's connection, built once: a submission is the hot path, and
+    # the ORM's bulk insert and building statements per request cost more than the rows.
+    connection = session.connection()
+    response_id = connection.execute(
+        _INSERT_RESPONSE,
+        {
+            "uid": uid,
+            "center_id": center.id,
+            "instrument_version_id": version_id,
+            "field_id": field.id if field is not None else None,
+            "poster_id": poster_id,
+            "counter_id": counter_id,
+            "channel": channel if isinstance(channel, str) else None,
+            "locale": locale,
+            "source": source,
+            "started_at": started_at,
+            "submitted_at": submitted_at,
+        },
     ).scalar_one()
     rows = []
     for question in instrument.questions:
@@ -92,18 +97,19 @@ def submit_response(
             for value in answer if isinstance(answer, list) else [answer]:
                 rows.append({"response_id": response_id, "question_code": question.code, "value": value, "text": None})
     if rows:
-        session.execute(insert(Answer), rows)
+        connection.execute(_INSERT_ANSWERS, rows)
     if linkage is not None:
-        session.execute(
-            insert(ResponseLinkage).values(
-                response_id=response_id,
-                center_id=center.id,
-                day=linkage.day,
-                via=linkage.via,
-                device_hash=linkage.device_hash,
-                network_hash=linkage.network_hash,
-                created_at=submitted_at,
-            )
+        connection.execute(
+            _INSERT_LINKAGE,
+            {
+                "response_id": response_id,
+                "center_id": center.id,
+                "day": linkage.day,
+                "via": linkage.via,
+                "device_hash": linkage.device_hash,
+                "network_hash": linkage.network_hash,
+                "created_at": submitted_at,
+            },
         )
     flags = record_flags(
         session,
