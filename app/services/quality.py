@@ -7,11 +7,11 @@ response, so an export right after a submission shows them.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import bindparam, exists, func, or_, select, union_all
+from sqlalchemy import and_, bindparam, case, exists, func, or_, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -106,7 +106,7 @@ def _recent_statements():
     Responses: the last hours at the centre, by the same device anywhere and from the same
     network anywhere, as three indexed look-ups (one OR across two tables would use no index),
     each keeping its newest RECENT_LIMIT, sent as one UNION ALL. Answers: per response, how many
-    and how many of each satisfaction code, counted in SQL.
+    of each satisfaction code and how many others, counted in SQL.
     """
     columns = (
         Response.id, Response.submitted_at, Response.started_at, Response.center_id,
@@ -126,15 +126,16 @@ def _recent_statements():
     ]
     newest = [lookup.order_by(Response.submitted_at.desc()).limit(RECENT_LIMIT).subquery() for lookup in lookups]
     responses = union_all(*(select(subquery) for subquery in newest))
-    is_scale = Answer.question_code.in_(sorted(scale_question_codes()))
+    # The codes are constants, written into the SQL: only the ids are parameters.
+    is_scale = and_(
+        Answer.question_code.in_(bindparam("scale_codes", sorted(scale_question_codes()), expanding=True, literal_execute=True)),
+        Answer.value.in_(bindparam("scale_values", SCALE_VALUES, expanding=True, literal_execute=True)),
+    )
+    scale_value = case((is_scale, Answer.value))
     answers = (
-        select(
-            Answer.response_id,
-            func.count(),
-            *(func.count().filter(is_scale, Answer.value == value) for value in SCALE_VALUES),
-        )
+        select(Answer.response_id, scale_value, func.count())
         .where(Answer.response_id.in_(bindparam("ids", expanding=True)))
-        .group_by(Answer.response_id)
+        .group_by(Answer.response_id, scale_value)
     )
     return responses, answers
 
@@ -150,11 +151,12 @@ def _recent(session: Session, center_id: int, device: str | None, network: str |
     if not rows:
         return []
     ordered = sorted(rows.values(), key=lambda r: (r.submitted_at, r.id))
-    counts, scale = {}, {}
-    for response_id, count, *by_value in connection.execute(answers, {"ids": list(rows)}):
-        counts[response_id] = count
-        # The rules look only at which codes were given and how many, not at their order.
-        scale[response_id] = tuple(value for value, n in zip(SCALE_VALUES, by_value) for _ in range(n))
+    counts, scale = defaultdict(int), defaultdict(tuple)
+    for response_id, value, count in connection.execute(answers, {"ids": list(rows)}):
+        counts[response_id] += count
+        if value is not None:
+            # The rules look only at which codes were given and how many, not at their order.
+            scale[response_id] += (value,) * count
     return [
         Submission(
             key=row.id,

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
 from analysis.integrity import Rules
@@ -18,6 +18,12 @@ from surveys import Instrument
 
 _INSERT_RESPONSE = insert(Response.__table__).returning(Response.__table__.c.id)
 _INSERT_ANSWERS = insert(Answer.__table__)
+# On PostgreSQL the answers travel as three arrays in one statement: a fifth of the client's work
+# of an executemany of thirty rows, and one statement for the server instead of thirty.
+_INSERT_ANSWER_ARRAYS = text(
+    "INSERT INTO answers (response_id, question_code, value, text) SELECT :response_id, * "
+    "FROM unnest(CAST(:codes AS text[]), CAST(:values AS text[]), CAST(:texts AS text[]))"
+)
 _INSERT_LINKAGE = insert(ResponseLinkage.__table__)
 
 
@@ -92,12 +98,17 @@ def submit_response(
         if answer is None:
             continue
         if question.type == "text":
-            rows.append({"response_id": response_id, "question_code": question.code, "value": None, "text": answer})
+            rows.append((question.code, None, answer))
         else:
-            for value in answer if isinstance(answer, list) else [answer]:
-                rows.append({"response_id": response_id, "question_code": question.code, "value": value, "text": None})
-    if rows:
-        connection.execute(_INSERT_ANSWERS, rows)
+            rows.extend((question.code, value, None) for value in (answer if isinstance(answer, list) else [answer]))
+    if rows and connection.dialect.name == "postgresql":
+        codes, values, texts = (list(column) for column in zip(*rows))
+        connection.execute(_INSERT_ANSWER_ARRAYS, {"response_id": response_id, "codes": codes, "values": values, "texts": texts})
+    elif rows:
+        connection.execute(
+            _INSERT_ANSWERS,
+            [{"response_id": response_id, "question_code": code, "value": value, "text": text} for code, value, text in rows],
+        )
     if linkage is not None:
         connection.execute(
             _INSERT_LINKAGE,
