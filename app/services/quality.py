@@ -47,32 +47,10 @@ def centre_baseline(session: Session, center_id: int, submitted_at: datetime, ru
     if key in _BASELINES:
         _BASELINES.move_to_end(key)
         return _BASELINES[key]
-    flagged = exists().where(ResponseFlag.response_id == Response.id)
-    included = exists().where(ResponseReview.response_id == Response.id, ResponseReview.decision == "include")
-    poster = or_(ResponseLinkage.via == "poster", ResponseLinkage.response_id.is_(None))
-    counted = (
-        select(Response.id)
-        .outerjoin(ResponseLinkage, ResponseLinkage.response_id == Response.id)
-        .where(Response.center_id == center_id, Response.submitted_at >= start, Response.submitted_at < end, poster)
-        .where(or_(~flagged, included))
-        .subquery()
-    )
-    responses = session.scalar(select(func.count()).select_from(counted)) or 0
-    lowest = (
-        select(func.min(Answer.value).label("lowest"))
-        .where(Answer.response_id.in_(select(counted.c.id)))
-        .where(Answer.question_code.in_(sorted(scale_question_codes())), Answer.value.in_(SCALE_VALUES))
-        .group_by(Answer.response_id)
-        .subquery()
-    )
-    top, satisfied = session.execute(
-        select(
-            func.count().filter(lowest.c.lowest == "5"),
-            func.count().filter(lowest.c.lowest.in_(("4", "5"))),
-        )
-    ).one()
+    params = {"center_id": center_id, "start": start, "end": end}
+    responses, top, satisfied = session.connection().execute(_baseline_statement(), params).one()
     baseline = CentreBaseline(
-        responses=responses,
+        responses=responses or 0,
         top_rated=top or 0,
         satisfied=satisfied or 0,
         opening_hours=rules.hours_for(str(center_id)).hours_between(start, end),
@@ -81,6 +59,45 @@ def centre_baseline(session: Session, center_id: int, submitted_at: datetime, ru
     if len(_BASELINES) > _BASELINE_CACHE_SIZE:
         _BASELINES.popitem(last=False)
     return baseline
+
+
+def _is_scale_answer():
+    """A satisfaction answer (1–5 to a scale question); the constant codes are written into the SQL."""
+    return and_(
+        Answer.question_code.in_(bindparam("scale_codes", sorted(scale_question_codes()), expanding=True, literal_execute=True)),
+        Answer.value.in_(bindparam("scale_values", SCALE_VALUES, expanding=True, literal_execute=True)),
+    )
+
+
+@lru_cache(maxsize=1)
+def _baseline_statement():
+    """One statement, built once: the counted responses, each with its lowest satisfaction answer
+    (a look-up in the answers' unique index), and how many are top-rated and satisfied."""
+    flagged = exists().where(ResponseFlag.response_id == Response.id)
+    included = exists().where(ResponseReview.response_id == Response.id, ResponseReview.decision == "include")
+    poster = or_(ResponseLinkage.via == "poster", ResponseLinkage.response_id.is_(None))
+    lowest = (
+        select(func.min(Answer.value))
+        .where(Answer.response_id == Response.id, _is_scale_answer())
+        .scalar_subquery()
+    )
+    counted = (
+        select(Response.id, lowest.label("lowest"))
+        .outerjoin(ResponseLinkage, ResponseLinkage.response_id == Response.id)
+        .where(
+            Response.center_id == bindparam("center_id"),
+            Response.submitted_at >= bindparam("start"),
+            Response.submitted_at < bindparam("end"),
+            poster,
+        )
+        .where(or_(~flagged, included))
+        .subquery()
+    )
+    return select(
+        func.count(),
+        func.count().filter(counted.c.lowest == "5"),
+        func.count().filter(counted.c.lowest.in_(("4", "5"))),
+    )
 
 
 def rules_from_config(config) -> Rules:
@@ -126,11 +143,7 @@ def _recent_statements():
     ]
     newest = [lookup.order_by(Response.submitted_at.desc()).limit(RECENT_LIMIT).subquery() for lookup in lookups]
     responses = union_all(*(select(subquery) for subquery in newest))
-    # The codes are constants, written into the SQL: only the ids are parameters.
-    is_scale = and_(
-        Answer.question_code.in_(bindparam("scale_codes", sorted(scale_question_codes()), expanding=True, literal_execute=True)),
-        Answer.value.in_(bindparam("scale_values", SCALE_VALUES, expanding=True, literal_execute=True)),
-    )
+    is_scale = _is_scale_answer()
     scale_value = case((is_scale, Answer.value))
     answers = (
         select(Answer.response_id, scale_value, func.count())
