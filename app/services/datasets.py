@@ -130,27 +130,50 @@ def _centers(session: Session) -> dict[int, dict[str, str]]:
     return result
 
 
+CENTER_KEYS = ("center_code", "commune_code", "district_code", "province_code", "level")
+
+
 def sufficient_tables(
     session: Session, selection: Selection, keys: tuple[str, ...], questions: tuple[str, ...] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ``respondents`` and ``answers`` tables of ``analysis.sufficient`` for ``keys``.
 
-    Two ``GROUP BY`` queries at the finest grain (centre × field × channel × period), rolled up
-    to ``keys`` in memory. ``questions`` defaults to those the instrument's indices read. A
-    question with several choices (``multi``) becomes one question per option, ``UT=time``,
-    answered ``1`` (chosen) or ``0`` (the question answered without it), so that the share
-    choosing an option is a proportion like any other (a third query counts who answered).
+    Two ``GROUP BY`` queries at the grain the keys need (centre, field, channel, period: only
+    those that some key reads), rolled up to ``keys`` in memory. The selected responses and
+    their grain come from one materialised common table expression, so that the period is
+    computed once per response rather than once per answer. ``questions`` defaults to those the
+    instrument's indices read. A question with several choices (``multi``) becomes one question
+    per option, ``UT=time``, answered ``1`` (chosen) or ``0`` (the question answered without
+    it), so that the share choosing an option is a proportion like any other (a third query
+    counts who answered).
     """
     unknown = set(keys) - set(KEY_COLUMNS)
     if unknown:
         raise ValueError(f"unknown key columns: {', '.join(sorted(unknown))}")
     dialect = session.get_bind().dialect.name
-    period = _period_expression(dialect, selection.period).label("period")
-    conditions = _filters(session, selection)
-    grain = [Response.center_id, Response.field_id, Response.channel, period]
+    needed = {
+        "center_id": bool(set(keys) & set(CENTER_KEYS)),
+        "field_id": "field_code" in keys,
+        "channel": "channel" in keys,
+        "period": "period" in keys,
+    }
+    columns = {
+        "center_id": Response.center_id,
+        "field_id": Response.field_id,
+        "channel": Response.channel,
+        "period": _period_expression(dialect, selection.period),
+    }
+    cells = [name for name, used in needed.items() if used]
+    selected = (
+        select(Response.id.label("response_id"), *[columns[name].label(name) for name in cells])
+        .where(*_filters(session, selection))
+        .cte("selected")
+        .prefix_with("MATERIALIZED")
+    )
+    grain = [selected.c[name] for name in cells]
     respondents = pd.DataFrame(
-        _rows(session, select(*grain, func.count().label("count")).where(*conditions).group_by(*grain)),
-        columns=["center_id", "field_id", "channel", "period", "count"],
+        _rows(session, select(*grain, func.count().label("count")).select_from(selected).group_by(*grain)),
+        columns=[*cells, "count"],
     )
     instrument = load_instrument(selection.instrument)
     questions = sorted(index_questions(instrument) if questions is None else questions)
@@ -159,14 +182,15 @@ def sufficient_tables(
         _rows(
             session,
             select(*grain, Answer.question_code, Answer.value, func.count().label("count"))
-            .join(Answer, Answer.response_id == Response.id)
-            .where(*conditions, Answer.question_code.in_(questions), Answer.value.is_not(None))
+            .select_from(selected)
+            .join(Answer, Answer.response_id == selected.c.response_id)
+            .where(Answer.question_code.in_(questions), Answer.value.is_not(None))
             .group_by(*grain, Answer.question_code, Answer.value),
         ),
-        columns=["center_id", "field_id", "channel", "period", "question", "answer", "count"],
+        columns=[*cells, "question", "answer", "count"],
     )
     if multi:
-        answers = _options_as_questions(session, grain, conditions, answers, multi)
+        answers = _options_as_questions(session, selected, cells, answers, multi)
     centers = _centers(session)
     fields = dict(session.execute(select(Field.id, Field.code)).all())
     return _roll_up(respondents, centers, fields, keys, []), _roll_up(answers, centers, fields, keys, ["question", "answer"])
@@ -181,14 +205,15 @@ def _rows(session: Session, statement) -> list[tuple]:
     return [tuple(row) for row in session.connection().execute(statement)]
 
 
-def _options_as_questions(session: Session, grain, conditions, answers: pd.DataFrame, multi: dict) -> pd.DataFrame:
-    cells = ["center_id", "field_id", "channel", "period"]
+def _options_as_questions(session: Session, selected, cells: list[str], answers: pd.DataFrame, multi: dict) -> pd.DataFrame:
+    grain = [selected.c[name] for name in cells]
     answered = pd.DataFrame(
         _rows(
             session,
             select(*grain, Answer.question_code, func.count(func.distinct(Answer.response_id)).label("count"))
-            .join(Answer, Answer.response_id == Response.id)
-            .where(*conditions, Answer.question_code.in_(sorted(multi)), Answer.value.is_not(None))
+            .select_from(selected)
+            .join(Answer, Answer.response_id == selected.c.response_id)
+            .where(Answer.question_code.in_(sorted(multi)), Answer.value.is_not(None))
             .group_by(*grain, Answer.question_code),
         ),
         columns=[*cells, "question", "answered"],
@@ -200,7 +225,7 @@ def _options_as_questions(session: Session, grain, conditions, answers: pd.DataF
         chosen = answers[answers["question"] == code]
         for option in options:
             picked = chosen[chosen["answer"] == option][[*cells, "count"]]
-            merged = base.merge(picked, on=cells, how="left").fillna({"count": 0})
+            merged = base.merge(picked, on=cells, how="left").fillna({"count": 0}) if cells else _whole(base, picked)
             merged["count"] = merged["count"].astype("int64")
             name = f"{code}={option}"
             yes = merged.loc[merged["count"] > 0, cells].assign(question=name, answer="1", count=merged.loc[merged["count"] > 0, "count"])
@@ -208,6 +233,11 @@ def _options_as_questions(session: Session, grain, conditions, answers: pd.DataF
             no = merged.loc[rest > 0, cells].assign(question=name, answer="0", count=rest[rest > 0])
             parts.extend([yes, no])
     return pd.concat(parts, ignore_index=True)
+
+
+def _whole(base: pd.DataFrame, picked: pd.DataFrame) -> pd.DataFrame:
+    """``base`` with the count of ``picked`` when there are no cells to merge on (one row each)."""
+    return base.assign(count=int(picked["count"].sum()))
 
 
 def index_questions(instrument: Instrument) -> set[str]:
@@ -223,13 +253,15 @@ def _roll_up(frame: pd.DataFrame, centers, fields, keys, extra: list[str]) -> pd
     columns = list(keys) + extra
     if frame.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns} | {"count": [], "sum_w": [], "sum_w2": []})
-    for key in ("center_code", "commune_code", "district_code", "province_code", "level"):
+    for key in CENTER_KEYS:
         if key in keys:
             frame[key] = frame["center_id"].map({i: values[key] for i, values in centers.items()})
     if "field_code" in keys:
         frame["field_code"] = frame["field_id"].map(fields).fillna("")
-    frame["channel"] = frame["channel"].fillna("")
-    frame["period"] = frame["period"].fillna("").astype(str)
+    if "channel" in frame:
+        frame["channel"] = frame["channel"].fillna("")
+    if "period" in frame:
+        frame["period"] = frame["period"].fillna("").astype(str)
     rolled = frame.groupby(columns, sort=True, dropna=False)["count"].sum().reset_index() if columns else pd.DataFrame({"count": [frame["count"].sum()]})
     rolled["count"] = rolled["count"].astype("int64")
     rolled["sum_w"] = rolled["count"].astype(float)

@@ -105,3 +105,24 @@ def test_excluding_flagged_responses_respects_reviews(app, exported, db):
     data = exported[exported["flags"] == ""]
     assert sipas(before)["n"] == per_respondent(data, load_instrument(FULL).index_definitions).query("index == 'SIPAS'").iloc[0]["n"]
     assert sipas(everything)["n"] == len(exported)
+
+
+@pytest.mark.parametrize("keys", [(), ("channel",), ("field_code", "period"), ("province_code", "level")])
+def test_sufficient_tables_at_any_grain_count_every_answer_and_every_option(app, exported, keys):
+    """Only the grain the keys need is grouped on; multiple choices become one question per option."""
+    from app.services.datasets import sufficient_tables
+
+    with app.app_context():
+        from app.extensions import db as app_db
+
+        respondents, answers = sufficient_tables(app_db.session, Selection(FULL), keys, questions=("HL", "UT"))
+    assert list(respondents.columns[: len(keys)]) == list(keys)
+    assert respondents["count"].sum() == len(exported)
+    hl = exported["HL"][exported["HL"] != ""]
+    assert answers.loc[answers["question"] == "HL", "count"].sum() == len(hl)
+    ut = exported["UT"][exported["UT"] != ""]
+    chosen = ut.str.split(";").map(set)
+    for option in load_instrument(FULL).question("UT").values:
+        rows = answers[answers["question"] == f"UT={option}"]
+        assert rows.loc[rows["answer"] == "1", "count"].sum() == chosen.map(lambda s: option in s).sum()
+        assert rows["count"].sum() == len(ut)
