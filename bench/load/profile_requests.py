@@ -10,14 +10,16 @@ only; PostgreSQL's own work is not in it) and the wall time per GET and per POST
 per request. With ``--profile DIR`` it also writes cProfile stats of the GETs and the POSTs
 (``get.prof``, ``post.prof``) and prints their top functions.
 
-The database must be migrated and seeded (``flask db upgrade``, ``flask sipas seed-demo``); with
-more centres (``bench.load.stack.add_centres``) the phones spread over them as in the load
-benchmark. Settings are the production ones (``SIPAS_ENV=production``, limits per device,
-Redis with ``--redis``), except that the centre and network limits are raised (all phones are
-on one machine), the hard minimum time is met by a start token dated ``--held`` seconds back,
-and the centres are open around the clock unless ``--opening-hours`` is given (so that the
-figures do not depend on the hour: outside opening hours every response gets an ``off_hours``
-flag). Submissions go to the database as real responses.
+``--fresh`` recreates the database first as the load benchmark does (migrations, the demo
+province with ``--seed-responses`` responses, ``--extra-centres`` more centres) and runs
+``ANALYZE`` (autovacuum would, in production), so that runs of different commits start from the
+same state; otherwise the database must be migrated and seeded already, and each run adds to it.
+Phones spread over all the active centres. Settings are the production ones
+(``SIPAS_ENV=production``, limits per device, Redis with ``--redis``), except that the centre and
+network limits are raised (all phones are on one machine), the hard minimum time is met by a
+start token dated ``--held`` seconds back, and the centres are open around the clock unless
+``--opening-hours`` is given (so that the figures do not depend on the hour: outside opening hours
+every response gets an ``off_hours`` flag). Submissions go to the database as real responses.
 """
 
 from __future__ import annotations
@@ -43,6 +45,18 @@ from werkzeug.test import EnvironBuilder
 from bench.load.phones import AnswerMaker, marker_for
 
 HIDDEN = re.compile(r'name="(csrf_token|started)" value="([^"]*)"|value="([^"]*)" name="(csrf_token|started)"')
+
+
+def recreate_database(database: str, seed_responses: int, extra_centres: int) -> None:
+    from bench.load.stack import add_centres, drop_database, ensure_database, prepare_database, production_environment, psql
+
+    drop_database(5432, database)
+    ensure_database(5432, database)
+    env = production_environment(f"postgresql://postgres@127.0.0.1:5432/{database}", "memory://", secret_key=secrets.token_urlsafe(48))
+    prepare_database(env, seed_responses=seed_responses, quiet=True)
+    if extra_centres:
+        add_centres(env, 5432, database, extra_centres)
+    psql(5432, "ANALYZE", database)
 
 
 def make_app(database: str, redis: str | None, opening_hours: bool):
@@ -150,7 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25, help="functions printed from each profile")
     parser.add_argument("--sort", default="cumulative", help="pstats order of the printed functions (cumulative, tottime, ...)")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--fresh", action="store_true", help="recreate the database first (drops it)")
+    parser.add_argument("--seed-responses", type=int, default=2000, help="demo responses in a fresh database")
+    parser.add_argument("--extra-centres", type=int, default=1000, help="centres added to a fresh database")
     args = parser.parse_args(argv)
+
+    if args.fresh:
+        recreate_database(args.database, args.seed_responses, args.extra_centres)
 
     app = make_app(args.database, args.redis, args.opening_hours)
     centres, fields = centres_and_fields(app)
