@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import pstats
 import random
@@ -59,7 +60,7 @@ def recreate_database(database: str, seed_responses: int, extra_centres: int) ->
     psql(5432, "ANALYZE", database)
 
 
-def make_app(database: str, redis: str | None, opening_hours: bool):
+def make_app(database: str, redis: str | None, opening_hours: bool, extra: dict | None = None):
     os.environ.update(
         SIPAS_ENV="production",
         DATABASE_URL=f"postgresql://postgres@127.0.0.1:5432/{database}",
@@ -75,7 +76,7 @@ def make_app(database: str, redis: str | None, opening_hours: bool):
     overrides = {}
     if not opening_hours:
         overrides["INTEGRITY_RULES"] = Rules(opening_hours=OpeningHours(days={d: (clock(0, 0), clock(23, 59)) for d in range(7)}))
-    return create_app(overrides=overrides)
+    return create_app(overrides={**overrides, **(extra or {})})
 
 
 def centres_and_fields(app) -> tuple[list[tuple[str, str]], list[str]]:
@@ -123,12 +124,31 @@ def environ_for(method: str, path: str, address: str, cookies: str = "", body: b
         builder.close()
 
 
-class QueryCounter:
-    def __init__(self):
-        self.count = 0
+class DatabaseMeter:
+    """Statements sent, and CPU seconds used by the PostgreSQL backends of the app's connections
+    (from /proc, in clock ticks: exact over a run, coarse for one request)."""
 
-    def __call__(self, *args):
-        self.count += 1
+    def __init__(self, engine):
+        self.statements = 0
+        self.pids: set[int] = set()
+        event.listen(engine, "before_cursor_execute", self.count)
+        event.listen(engine, "connect", self.remember)
+
+    def count(self, *args):
+        self.statements += 1
+
+    def remember(self, dbapi_connection, record):
+        self.pids.add(dbapi_connection.info.backend_pid)
+
+    def backend_seconds(self) -> float:
+        ticks = 0
+        for pid in self.pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime and stime
+        return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def backdated_start(secret: str, center_code: str, seconds: float) -> str:
@@ -142,12 +162,13 @@ def backdated_start(secret: str, center_code: str, seconds: float) -> str:
     return Backdated(secret, salt=SALT).sign(center_code).decode("ascii")
 
 
-def summarise(label: str, cpu: list[float], wall: list[float], queries: list[int]) -> None:
+def summarise(label: str, cpu: list[float], wall: list[float], statements: list[int], backend: list[float]) -> None:
     ms = sorted(c * 1000 for c in cpu)
     print(
         f"{label}: CPU {statistics.mean(ms):.2f} ms mean, {statistics.median(ms):.2f} median, "
         f"p90 {ms[int(0.9 * (len(ms) - 1))]:.2f}; wall {statistics.mean(wall) * 1000:.2f} ms mean; "
-        f"{statistics.mean(queries):.1f} queries per request (n = {len(ms)})"
+        f"{statistics.mean(statements):.1f} statements, PostgreSQL CPU {statistics.mean(backend) * 1000:.2f} ms "
+        f"per request (n = {len(ms)})"
     )
 
 
@@ -164,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25, help="functions printed from each profile")
     parser.add_argument("--sort", default="cumulative", help="pstats order of the printed functions (cumulative, tottime, ...)")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="a configuration override, for experiments")
     parser.add_argument("--fresh", action="store_true", help="recreate the database first (drops it)")
     parser.add_argument("--seed-responses", type=int, default=2000, help="demo responses in a fresh database")
     parser.add_argument("--extra-centres", type=int, default=1000, help="centres added to a fresh database")
@@ -172,40 +194,42 @@ def main(argv: list[str] | None = None) -> int:
     if args.fresh:
         recreate_database(args.database, args.seed_responses, args.extra_centres)
 
-    app = make_app(args.database, args.redis, args.opening_hours)
+    extra = {key: json.loads(value) for key, _, value in (item.partition("=") for item in args.set)}
+    app = make_app(args.database, args.redis, args.opening_hours, extra)
+    from app.extensions import db
+
+    with app.app_context():
+        meter = DatabaseMeter(db.engine)
     centres, fields = centres_and_fields(app)
     centres = centres[: args.centres or None]
     rng = random.Random(args.seed)
     maker = AnswerMaker(fields, rng)
-    from app.extensions import db
-
-    with app.app_context():
-        engine = db.engine
-    counter = QueryCounter()
-    event.listen(engine, "before_cursor_execute", counter)
     # cProfile's default (wall) clock: a CPU clock costs a system call per function call and
     # distorts the profile. Waits on PostgreSQL and Redis show up in psycopg's and redis' wait.
     profiles = {kind: cProfile.Profile() for kind in ("get", "post")} if args.profile else None
-    results = {"get": ([], [], []), "post": ([], [], [])}
+    results = {kind: ([], [], [], []) for kind in ("get", "post")}
+
+    def measure(kind: str, environ: dict, measured: bool):
+        meter.statements, backend = 0, meter.backend_seconds()
+        if profiles and measured:
+            profiles[kind].enable()
+        status, headers, body, cpu, wall = call(app, environ)
+        if profiles and measured:
+            profiles[kind].disable()
+        if measured:
+            for series, value in zip(results[kind], (cpu, wall, meter.statements, meter.backend_seconds() - backend)):
+                series.append(value)
+        return status, headers, body
+
     run_id = secrets.token_hex(3)
     for n in range(args.warmup + args.requests):
         measured = n >= args.warmup
         code, instrument = rng.choice(centres)
         address = f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
         path = f"/s/{code}"
-
-        environ = environ_for("GET", path, address)
-        counter.count = 0
-        if profiles and measured:
-            profiles["get"].enable()
-        status, headers, body, cpu, wall = call(app, environ)
-        if profiles and measured:
-            profiles["get"].disable()
+        status, headers, body = measure("get", environ_for("GET", path, address), measured)
         if not status.startswith("200"):
             raise SystemExit(f"GET {path}: {status}")
-        if measured:
-            for series, value in zip(results["get"], (cpu, wall, counter.count)):
-                series.append(value)
         cookies = "; ".join(c.split(";", 1)[0] for c in headers.get("set-cookie", []))
         tokens = {}
         for match in HIDDEN.finditer(body.decode("utf-8")):
@@ -213,22 +237,12 @@ def main(argv: list[str] | None = None) -> int:
                 tokens[match.group(1)] = match.group(2)
             else:
                 tokens[match.group(4)] = match.group(3)
-
         pairs = maker.answers(instrument, marker_for(run_id, n))
         form = [("csrf_token", tokens["csrf_token"]), ("started", backdated_start(app.config["SECRET_KEY"], code, args.held)),
                 ("website", ""), *pairs]
-        environ = environ_for("POST", path, address, cookies, urlencode(form).encode("ascii"))
-        counter.count = 0
-        if profiles and measured:
-            profiles["post"].enable()
-        status, headers, body, cpu, wall = call(app, environ)
-        if profiles and measured:
-            profiles["post"].disable()
+        status, headers, body = measure("post", environ_for("POST", path, address, cookies, urlencode(form).encode("ascii")), measured)
         if not status.startswith("303"):
             raise SystemExit(f"POST {path}: {status}\n{body.decode('utf-8', 'replace')[:2000]}")
-        if measured:
-            for series, value in zip(results["post"], (cpu, wall, counter.count)):
-                series.append(value)
 
     print(f"{args.requests} phones over {len(centres)} centres on {args.database}, limiter {args.redis or 'memory'}, run {run_id}")
     summarise("GET  /s/<centre>", *results["get"])
