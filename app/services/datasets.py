@@ -10,6 +10,8 @@ are the whole story (``sum_w = sum_w2 = count``).
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
@@ -131,6 +133,10 @@ def _centers(session: Session) -> dict[int, dict[str, str]]:
 
 
 CENTER_KEYS = ("center_code", "commune_code", "district_code", "province_code", "level")
+#: Selections of at least this many responses are grouped in ranges of response ids, each on a
+#: connection of its own in a thread (the database works on them in parallel).
+PARALLEL_MIN_RESPONSES = 100_000
+PARALLEL_PARTS = max(1, min(4, os.cpu_count() or 1))
 
 
 def sufficient_tables(
@@ -141,83 +147,101 @@ def sufficient_tables(
     Two ``GROUP BY`` queries at the grain the keys need (centre, field, channel, period: only
     those that some key reads), rolled up to ``keys`` in memory. The selected responses and
     their grain come from one materialised common table expression, so that the period is
-    computed once per response rather than once per answer. ``questions`` defaults to those the
-    instrument's indices read. A question with several choices (``multi``) becomes one question
-    per option, ``UT=time``, answered ``1`` (chosen) or ``0`` (the question answered without
-    it), so that the share choosing an option is a proportion like any other (a third query
-    counts who answered).
+    computed once per response rather than once per answer; a large selection is grouped in
+    ranges of response ids on parallel connections and the counts added. ``questions``
+    defaults to those the instrument's indices read. A question with several choices
+    (``multi``) becomes one question per option, ``UT=time``, answered ``1`` (chosen) or ``0``
+    (the question answered without it), so that the share choosing an option is a proportion
+    like any other (a third query counts who answered).
     """
     unknown = set(keys) - set(KEY_COLUMNS)
     if unknown:
         raise ValueError(f"unknown key columns: {', '.join(sorted(unknown))}")
-    dialect = session.get_bind().dialect.name
     needed = {
         "center_id": bool(set(keys) & set(CENTER_KEYS)),
         "field_id": "field_code" in keys,
         "channel": "channel" in keys,
         "period": "period" in keys,
     }
-    columns = {
-        "center_id": Response.center_id,
-        "field_id": Response.field_id,
-        "channel": Response.channel,
-        "period": _period_expression(dialect, selection.period),
-    }
     cells = [name for name, used in needed.items() if used]
-    selected = (
-        select(Response.id.label("response_id"), *[columns[name].label(name) for name in cells])
-        .where(*_filters(session, selection))
-        .cte("selected")
-        .prefix_with("MATERIALIZED")
-    )
-    grain = [selected.c[name] for name in cells]
-    respondents = pd.DataFrame(
-        _rows(session, select(*grain, func.count().label("count")).select_from(selected).group_by(*grain)),
-        columns=[*cells, "count"],
-    )
+    period = _period_expression(session.get_bind().dialect.name, selection.period)
     instrument = load_instrument(selection.instrument)
     questions = sorted(index_questions(instrument) if questions is None else questions)
     multi = {q.code: q.values for q in instrument.questions if q.type == "multi" and q.code in questions}
-    answers = pd.DataFrame(
-        _rows(
-            session,
-            select(*grain, Answer.question_code, Answer.value, func.count().label("count"))
-            .select_from(selected)
-            .join(Answer, Answer.response_id == selected.c.response_id)
+
+    def statements(conditions: list, bounds: tuple[int, int] | None = None) -> list:
+        columns = {"center_id": Response.center_id, "field_id": Response.field_id, "channel": Response.channel, "period": period}
+        selected = (
+            select(Response.id.label("response_id"), *[columns[name].label(name) for name in cells])
+            .where(*conditions)
+            .cte("selected")
+            .prefix_with("MATERIALIZED")
+        )
+        grain = [selected.c[name] for name in cells]
+        answers = select(*grain).select_from(selected).join(Answer, Answer.response_id == selected.c.response_id)
+        if bounds is not None:  # lets the database read only that range of the answers' index
+            answers = answers.where(Answer.response_id.between(*bounds))
+        chosen = [
+            select(*grain, func.count()).select_from(selected).group_by(*grain),
+            answers.add_columns(Answer.question_code, Answer.value, func.count())
             .where(Answer.question_code.in_(questions), Answer.value.is_not(None))
             .group_by(*grain, Answer.question_code, Answer.value),
-        ),
-        columns=[*cells, "question", "answer", "count"],
-    )
+        ]
+        if multi:
+            chosen.append(
+                answers.add_columns(Answer.question_code, func.count(func.distinct(Answer.response_id)))
+                .where(Answer.question_code.in_(sorted(multi)), Answer.value.is_not(None))
+                .group_by(*grain, Answer.question_code)
+            )
+        return chosen
+
+    tables = _grouped(session, _filters(session, selection), statements)
+    respondents = pd.DataFrame(tables[0], columns=[*cells, "count"])
+    answers = pd.DataFrame(tables[1], columns=[*cells, "question", "answer", "count"])
     if multi:
-        answers = _options_as_questions(session, selected, cells, answers, multi)
+        answered = pd.DataFrame(tables[2], columns=[*cells, "question", "answered"])
+        answers = _options_as_questions(answers, answered, cells, multi)
     centers = _centers(session)
     fields = dict(session.execute(select(Field.id, Field.code)).all())
     return _roll_up(respondents, centers, fields, keys, []), _roll_up(answers, centers, fields, keys, ["question", "answer"])
 
 
-def _rows(session: Session, statement) -> list[tuple]:
-    """The statement's rows as plain tuples, executed on the session's connection.
+def _grouped(session: Session, conditions: list, statements) -> list[list[tuple]]:
+    """The rows of ``statements(conditions)``, added up over ranges of response ids when the
+    selection is large enough to be worth grouping in parallel."""
+    engine = session.get_bind()
+    if PARALLEL_PARTS < 2 or engine.url.database in (None, "", ":memory:"):
+        return [_rows(session.connection(), statement) for statement in statements(conditions)]
+    low, high, count = session.execute(
+        select(func.min(Response.id), func.max(Response.id), func.count()).where(*conditions)
+    ).one()
+    if not count or count < PARALLEL_MIN_RESPONSES:
+        return [_rows(session.connection(), statement) for statement in statements(conditions)]
+    step = (high - low) // PARALLEL_PARTS + 1
+    ranges = [(start, min(start + step - 1, high)) for start in range(low, high + 1, step)]
+
+    def part(bounds: tuple[int, int]) -> list[list[tuple]]:
+        with engine.connect() as connection:
+            return [_rows(connection, s) for s in statements([*conditions, Response.id.between(*bounds)], bounds)]
+
+    with ThreadPoolExecutor(len(ranges)) as pool:
+        parts = list(pool.map(part, ranges))
+    return [[row for result in parts for row in result[i]] for i in range(len(parts[0]))]
+
+
+def _rows(connection, statement) -> list[tuple]:
+    """The statement's rows as plain tuples, executed on a Core connection.
 
     Core rather than ORM execution (the ORM's per-row processing cost more than the query on
     large groupings), and tuples because pandas inspects SQLAlchemy rows one attribute at a time.
     """
-    return [tuple(row) for row in session.connection().execute(statement)]
+    return [tuple(row) for row in connection.execute(statement)]
 
 
-def _options_as_questions(session: Session, selected, cells: list[str], answers: pd.DataFrame, multi: dict) -> pd.DataFrame:
-    grain = [selected.c[name] for name in cells]
-    answered = pd.DataFrame(
-        _rows(
-            session,
-            select(*grain, Answer.question_code, func.count(func.distinct(Answer.response_id)).label("count"))
-            .select_from(selected)
-            .join(Answer, Answer.response_id == selected.c.response_id)
-            .where(Answer.question_code.in_(sorted(multi)), Answer.value.is_not(None))
-            .group_by(*grain, Answer.question_code),
-        ),
-        columns=[*cells, "question", "answered"],
-    )
+def _options_as_questions(answers: pd.DataFrame, answered: pd.DataFrame, cells: list[str], multi: dict) -> pd.DataFrame:
+    # Rows from several ranges of response ids may repeat a cell: add them up first.
+    answers = answers.groupby([*cells, "question", "answer"], sort=False, dropna=False)["count"].sum().reset_index()
+    answered = answered.groupby([*cells, "question"], sort=False, dropna=False)["answered"].sum().reset_index()
     single = answers[~answers["question"].isin(list(multi))]
     parts = [single]
     for code, options in multi.items():

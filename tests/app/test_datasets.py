@@ -126,3 +126,27 @@ def test_sufficient_tables_at_any_grain_count_every_answer_and_every_option(app,
         rows = answers[answers["question"] == f"UT={option}"]
         assert rows.loc[rows["answer"] == "1", "count"].sum() == chosen.map(lambda s: option in s).sum()
         assert rows["count"].sum() == len(ut)
+
+
+def test_grouping_in_parallel_ranges_of_responses_gives_the_same_tables(app, exported, monkeypatch):
+    from app.services import datasets
+
+    keys = ("center_code", "field_code", "period")
+    with app.app_context():
+        from app.extensions import db as app_db
+
+        def tables():
+            respondents, answers = datasets.sufficient_tables(app_db.session, Selection(FULL), keys, questions=("HL", "TC1", "UT"))
+            return respondents.sort_values(list(keys)).reset_index(drop=True), answers.sort_values([*keys, "question", "answer"]).reset_index(drop=True)
+
+        monkeypatch.setattr(datasets, "PARALLEL_PARTS", 1)
+        single = tables()
+        monkeypatch.setattr(datasets, "PARALLEL_PARTS", 3)
+        monkeypatch.setattr(datasets, "PARALLEL_MIN_RESPONSES", 1)
+        calls = []
+        real = datasets._rows
+        monkeypatch.setattr(datasets, "_rows", lambda connection, statement: calls.append(1) or real(connection, statement))
+        parallel = tables()
+    assert len(calls) == 3 * 3  # three ranges × (respondents, answers, who answered UT)
+    pd.testing.assert_frame_equal(single[0], parallel[0])
+    pd.testing.assert_frame_equal(single[1], parallel[1])
