@@ -2,12 +2,19 @@
 
 The settings and why (what they hold on a 2-core machine is in bench/load/RESULTS.md):
 
-- The survey is CPU-bound Python (rendering the form, validating it) with short waits on
-  PostgreSQL and Redis in between. Processes, not threads, use the cores; a few more processes
-  than cores keep the cores busy while some workers wait on the database. Default
-  ``2 × cores + 1`` (5 on 2 cores), ``GUNICORN_WORKERS`` overrides.
-- ``gthread`` workers with ``GUNICORN_THREADS`` threads (default 2): a worker keeps answering
-  while one of its requests waits on the database, and keep-alive connections are served.
+- The survey is CPU-bound Python with short waits on PostgreSQL and Redis in between
+  (``bench/load/profile_requests.py``: a page view ≈ 2.5 ms of CPU in 3 ms, a submission ≈ 8 ms
+  of CPU in 12 ms, the rest waiting). Processes, not threads, use the cores: keeping 2 cores
+  busy needs about 2 × 12 / 8 ≈ 3 requests in flight, more while PostgreSQL (and here the load
+  generator) take their share of the same cores. Default ``2 × cores + 1`` (5 on 2 cores), which
+  leaves room for workers whose requests all wait; more workers would only share the same cores
+  (and each warms its own caches), ``GUNICORN_WORKERS`` overrides.
+- ``gthread`` workers with ``GUNICORN_THREADS`` threads (default 2) rather than ``sync``: the
+  throughput is the same (the GIL serialises a worker's Python, and the CPU per request bounds
+  throughput either way), but a worker keeps answering while one of its requests waits on the
+  database or on a slow client, and keep-alive connections are served. A second thread costs a
+  little GIL switching; with ``sync`` workers every wait idles a whole process, so more
+  processes (and connections) would be needed for the same requests in flight.
 - Each worker holds its own SQLAlchemy pool, sized to its threads (a thread holds one
   connection for the length of a request), plus as many overflow connections for bursts.
   The whole deployment opens at most ``workers × threads × 2`` connections, which must stay

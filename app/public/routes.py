@@ -152,7 +152,7 @@ _BLANK_PAGES_SIZE = 256
 
 
 class _AnyCenter:
-    """Stands for the centre while the shared page is rendered."""
+    """Stands for the centre while the shared page is rendered (the page shows only its name)."""
 
     @staticmethod
     def name(language: str) -> str:
