@@ -15,8 +15,8 @@ def instrument_for_center(center: ServiceCenter) -> Instrument:
     return load_instrument(center.instrument_key or current_app.config["DEFAULT_INSTRUMENT"])
 
 
-# Ids of snapshots found committed and matching their file, by database, instrument and hash.
-# A snapshot is never edited or deleted once published, so each process looks it up once.
+# Ids of snapshots found in the database and matching their file, by database, instrument and
+# hash. A snapshot is never edited or deleted once published, so each process looks it up once.
 _PUBLISHED_IDS: dict[tuple[str, str, str], int] = {}
 
 
@@ -26,7 +26,9 @@ def forget_published() -> None:
 
 
 def published_version_id(session: Session, instrument: Instrument) -> int:
-    """``ensure_published(session, instrument).id``, remembered once the snapshot is committed."""
+    """``ensure_published(session, instrument).id``, remembered once the snapshot is found
+    rather than created (a survey request runs in a transaction of its own, so what it finds is
+    committed)."""
     key = (str(session.get_bind().url), instrument.key, instrument.sha256)
     version_id = _PUBLISHED_IDS.get(key)
     if version_id is None:
