@@ -224,6 +224,12 @@ def _store(center, instrument, fields, answers, language, started_at, now, devic
     return redirect(url_for("public.thanks", center_code=center_code), code=303)
 
 
+@limiter.request_filter
+def _survey_page_view() -> bool:
+    """The survey's limits count submissions only: a page view skips the limiter's bookkeeping."""
+    return request.method == "GET" and request.blueprint == bp.name
+
+
 def _survey_limits(view):
     for limit, key in (
         ("SURVEY_LIMIT_DEVICE", _device_limit_key),
