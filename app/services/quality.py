@@ -186,6 +186,13 @@ def _recent(session: Session, center_id: int, device: str | None, network: str |
     ]
 
 
+# Core statements built once; the database keeps the first of two concurrent identical flags.
+_INSERT_FLAGS = {
+    name: dialect.insert(ResponseFlag.__table__).on_conflict_do_nothing(index_elements=["response_id", "code"])
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
 def record_flags(
     session: Session,
     *,
@@ -235,7 +242,6 @@ def record_flags(
             if (f.key, f.code) not in present
         ]
         if rows:
-            dialect = session.get_bind().dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            session.execute(insert(ResponseFlag).on_conflict_do_nothing(index_elements=["response_id", "code"]), rows)
+            connection = session.connection()
+            connection.execute(_INSERT_FLAGS[connection.dialect.name], rows)
     return [f.code for f in flags if f.key == response_id]
