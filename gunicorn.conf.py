@@ -3,9 +3,9 @@
 The settings and why (what they hold on a 2-core machine is in bench/load/RESULTS.md):
 
 - The survey is CPU-bound Python with short waits on PostgreSQL and Redis in between
-  (``bench/load/profile_requests.py``: a page view ≈ 2.5 ms of CPU in 3 ms, a submission ≈ 8 ms
-  of CPU in 12 ms, the rest waiting). Processes, not threads, use the cores: keeping 2 cores
-  busy needs about 2 × 12 / 8 ≈ 3 requests in flight, more while PostgreSQL (and here the load
+  (``bench/load/profile_requests.py``: a page view ≈ 2 ms of CPU in 2.5 ms, a submission ≈ 7 ms
+  of CPU in 11 ms, the rest waiting). Processes, not threads, use the cores: keeping 2 cores
+  busy needs about 2 × 11 / 7 ≈ 3 requests in flight, more while PostgreSQL (and here the load
   generator) take their share of the same cores. Default ``2 × cores + 1`` (5 on 2 cores), which
   leaves room for workers whose requests all wait; more workers would only share the same cores
   (and each warms its own caches), ``GUNICORN_WORKERS`` overrides.
