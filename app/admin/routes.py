@@ -39,6 +39,21 @@ def _form_page(form, title: str, back: str, status: int = 200):
     return render_template("admin/form.html", form=form, title=title, back=back), status
 
 
+def _save_and_return(obj, values: dict, duplicate: str, error_field, what, back: str):
+    """Save ``values`` into ``obj``, record the change in the audit log as ``what(obj)``, commit
+    and go ``back`` (303); ``None``, with the error shown on ``error_field``, when the code is
+    taken already."""
+    try:
+        save(db.session, obj, values, duplicate)
+    except AdminError as error:
+        error_field.errors.append(str(error))
+        return None
+    audit.record(db.session, current_user, "admin_change", what(obj), **_changes(values))
+    db.session.commit()
+    flash(_("Saved."))
+    return redirect(back, code=303)
+
+
 @bp.route("/")
 def index():
     counts = {
@@ -77,15 +92,10 @@ def unit(unit_id: int | None = None):
     if form.validate_on_submit():
         values = {k: form[k].data for k in ("code", "name", "level", "valid_from", "valid_to")}
         values["parent_id"] = form.parent_id.data or None
-        try:
-            save(db.session, obj, values, _("A unit with this code and start date exists already."))
-        except AdminError as error:
-            form.code.errors.append(str(error))
-        else:
-            audit.record(db.session, current_user, "admin_change", f"unit {obj.code}", **_changes(values))
-            db.session.commit()
-            flash(_("Saved."))
-            return redirect(url_for("admin.units"), code=303)
+        duplicate = _("A unit with this code and start date exists already.")
+        done = _save_and_return(obj, values, duplicate, form.code, lambda o: f"unit {o.code}", url_for("admin.units"))
+        if done:
+            return done
     status = 422 if request.method == "POST" else 200
     return _form_page(form, _("Administrative unit"), url_for("admin.units"), status)
 
@@ -143,15 +153,10 @@ def center(center_id: int | None = None):
         values = {k: form[k].data for k in ("code", "name_vi", "name_en", "unit_id", "level", "address", "valid_from", "valid_to", "active")}
         values["instrument_key"] = form.instrument_key.data or None
         values["address"] = values["address"] or None
-        try:
-            save(db.session, obj, values, _("A centre with this code exists already."))
-        except AdminError as error:
-            form.code.errors.append(str(error))
-        else:
-            audit.record(db.session, current_user, "admin_change", f"centre {obj.code}", **_changes(values))
-            db.session.commit()
-            flash(_("Saved."))
-            return redirect(url_for("admin.centers"), code=303)
+        duplicate = _("A centre with this code exists already.")
+        done = _save_and_return(obj, values, duplicate, form.code, lambda o: f"centre {o.code}", url_for("admin.centers"))
+        if done:
+            return done
     status = 422 if request.method == "POST" else 200
     counters = obj.counters if center_id else []
     return render_template("admin/center.html", form=form, center=obj if center_id else None, counters=counters), status
@@ -168,15 +173,11 @@ def counter(center_id: int, counter_id: int | None = None):
     if form.validate_on_submit():
         values = {k: form[k].data for k in ("code", "name", "active")}
         values["center_id"] = parent.id
-        try:
-            save(db.session, obj, values, _("This centre already has a counter with this code."))
-        except AdminError as error:
-            form.code.errors.append(str(error))
-        else:
-            audit.record(db.session, current_user, "admin_change", f"counter {parent.code}/{obj.code}", **_changes(values))
-            db.session.commit()
-            flash(_("Saved."))
-            return redirect(url_for("admin.center", center_id=parent.id), code=303)
+        duplicate = _("This centre already has a counter with this code.")
+        what = lambda o: f"counter {parent.code}/{o.code}"  # noqa: E731
+        done = _save_and_return(obj, values, duplicate, form.code, what, url_for("admin.center", center_id=parent.id))
+        if done:
+            return done
     status = 422 if request.method == "POST" else 200
     return _form_page(form, _("Counter of %(center)s", center=parent.name_vi), url_for("admin.center", center_id=parent.id), status)
 
@@ -219,15 +220,10 @@ def field(field_id: int | None = None):
     form = FieldForm(obj=obj if field_id else None)
     if form.validate_on_submit():
         values = {k: form[k].data for k in ("code", "name_vi", "name_en", "active")}
-        try:
-            save(db.session, obj, values, _("A field with this code exists already."))
-        except AdminError as error:
-            form.code.errors.append(str(error))
-        else:
-            audit.record(db.session, current_user, "admin_change", f"field {obj.code}", **_changes(values))
-            db.session.commit()
-            flash(_("Saved."))
-            return redirect(url_for("admin.fields"), code=303)
+        duplicate = _("A field with this code exists already.")
+        done = _save_and_return(obj, values, duplicate, form.code, lambda o: f"field {o.code}", url_for("admin.fields"))
+        if done:
+            return done
     status = 422 if request.method == "POST" else 200
     return _form_page(form, _("Field of procedures"), url_for("admin.fields"), status)
 
