@@ -19,7 +19,7 @@ from app.models import ServiceCenter
 from app.services.demo import seed_demo
 from app.services.export import iter_export_rows, vietnam_day_bounds
 from app.services.instruments import ensure_published
-from app.timeutil import now_utc
+from app.timeutil import now_utc, today_in_vietnam
 from surveys import available_instruments, load_instrument
 
 sipas_cli = AppGroup("sipas", help="SIPAS platform commands.")
@@ -212,6 +212,17 @@ def purge_command(days: int) -> None:
                  linkage_rows=report.linkage_rows, dossier_links_unlinked=report.dossier_links_unlinked)
     db.session.commit()
     click.echo(f"Removed linkage of {report.linkage_rows} responses; unlinked {report.dossier_links_unlinked} dossier links.")
+
+
+@sipas_cli.command("aggregate")
+def aggregate_command() -> None:
+    """Count every finished month once for the analyst's indices (run nightly; safe to repeat)."""
+    from app.services.tallies import aggregate
+
+    report = aggregate(db.session, today_in_vietnam())
+    for key, month in report.tallied:
+        click.echo(f"{key} {month}: counted")
+    click.echo(f"{len(report.tallied)} months counted, {report.unchanged} unchanged, {report.removed} removed.")
 
 
 @sipas_cli.command("dump")

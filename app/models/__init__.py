@@ -6,6 +6,7 @@ from app.models.integrity import VIAS, AuditEvent, ResponseLinkage, ResponseRevi
 from app.models.links import ApiToken, Counter, DossierLink, Poster
 from app.models.places import UNIT_LEVELS, AdministrativeUnit, Field, ServiceCenter
 from app.models.surveys import CHANNELS, LOCALES, Answer, InstrumentVersion, Response, ResponseFlag
+from app.models.tallies import MonthTally, TalliedMonth
 from app.models.weighting import TOTALS_KINDS, WeightingTotals
 
 __all__ = [
@@ -26,9 +27,11 @@ __all__ = [
     "Base",
     "Field",
     "InstrumentVersion",
+    "MonthTally",
     "Response",
     "ResponseFlag",
     "ServiceCenter",
+    "TalliedMonth",
     "UTCDateTime",
     "User",
     "user_centers",

@@ -16,11 +16,13 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
 import pandas as pd
-from sqlalchemy import Integer, String, and_, cast, exists, func, literal, not_, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from analysis import PostStratification, Raking, StatisticsDesign, SufficientStatistics, indices_from_statistics
-from app.models import AdministrativeUnit, Answer, Field, InstrumentVersion, Response, ResponseFlag, ResponseReview, ServiceCenter
+from app.models import AdministrativeUnit, Answer, Field, InstrumentVersion, MonthTally, Response, ServiceCenter
+from app.services.response_sql import kept_when_excluding_flagged, period_expression, period_of_month
+from app.services.tallies import usable_months
 from app.timeutil import VIETNAM
 from surveys import Instrument, load_instrument
 
@@ -50,31 +52,24 @@ class Selection:
         return replace(self, **changes)
 
 
-def _period_expression(dialect: str, period: str):
-    column = Response.submitted_at
-    if dialect == "postgresql":
-        local = func.timezone("Asia/Ho_Chi_Minh", column)
-        pattern = {"month": "YYYY-MM", "quarter": 'YYYY-"Q"Q', "year": "YYYY"}[period]
-        return func.to_char(local, pattern)
-    # SQLite stores naive UTC; Vietnam has kept UTC+7 without daylight saving since 1975.
-    if period == "month":
-        return func.strftime("%Y-%m", column, "+7 hours")
-    if period == "year":
-        return func.strftime("%Y", column, "+7 hours")
-    quarter = cast((cast(func.strftime("%m", column, "+7 hours"), Integer) + 2) // 3, String)
-    return func.strftime("%Y", column, "+7 hours").op("||")(literal("-Q")).op("||")(quarter)
+@dataclass(frozen=True)
+class _Scope:
+    """The selection resolved against the database: ids instead of codes."""
+
+    version_id: int
+    since: date | None
+    until: date | None
+    center_ids: tuple[int, ...] | None  # None: every centre
+    field_codes: tuple[str, ...]
+    channels: tuple[str, ...]
+    exclude_flagged: bool
 
 
-def _filters(session: Session, selection: Selection) -> list:
+def _scope(session: Session, selection: Selection) -> _Scope:
     instrument = load_instrument(selection.instrument)
     version_id = session.scalar(
         select(InstrumentVersion.id).filter_by(instrument_id=instrument.id, version=instrument.version)
     )
-    conditions = [Response.instrument_version_id == (version_id if version_id is not None else -1)]
-    if selection.since:
-        conditions.append(Response.submitted_at >= datetime.combine(selection.since, time(), VIETNAM))
-    if selection.until:
-        conditions.append(Response.submitted_at < datetime.combine(selection.until + timedelta(days=1), time(), VIETNAM))
     centers = _centers(session)
     chosen = set(centers)
     if selection.center_codes:
@@ -86,23 +81,37 @@ def _filters(session: Session, selection: Selection) -> list:
         }
     if selection.level:
         chosen &= {i for i, c in centers.items() if c["level"] == selection.level}
-    if chosen != set(centers):
-        conditions.append(Response.center_id.in_(sorted(chosen) or [-1]))
-    if selection.field_codes:
-        field_ids = select(Field.id).where(Field.code.in_(selection.field_codes))
-        conditions.append(Response.field_id.in_(field_ids))
-    if selection.channels:
-        conditions.append(Response.channel.in_(selection.channels))
-    if selection.exclude_flagged:
-        flagged = exists().where(ResponseFlag.response_id == Response.id)
-        review = select(ResponseReview.decision).where(ResponseReview.response_id == Response.id).scalar_subquery()
-        conditions.append(
-            or_(
-                and_(not_(flagged), or_(review.is_(None), review != "exclude")),
-                review == "include",
-            )
-        )
+    return _Scope(
+        version_id=version_id if version_id is not None else -1,
+        since=selection.since,
+        until=selection.until,
+        center_ids=None if chosen == set(centers) else tuple(sorted(chosen)),
+        field_codes=tuple(selection.field_codes),
+        channels=tuple(selection.channels),
+        exclude_flagged=selection.exclude_flagged,
+    )
+
+
+def _conditions(scope: _Scope, table=Response) -> list:
+    """WHERE conditions for the scope on ``Response`` or, without the dates, on ``MonthTally``."""
+    conditions = [table.instrument_version_id == scope.version_id]
+    if table is Response and scope.since:
+        conditions.append(Response.submitted_at >= datetime.combine(scope.since, time(), VIETNAM))
+    if table is Response and scope.until:
+        conditions.append(Response.submitted_at < datetime.combine(scope.until + timedelta(days=1), time(), VIETNAM))
+    if scope.center_ids is not None:
+        conditions.append(table.center_id.in_(scope.center_ids or [-1]))
+    if scope.field_codes:
+        conditions.append(table.field_id.in_(select(Field.id).where(Field.code.in_(scope.field_codes))))
+    if scope.channels:
+        conditions.append(table.channel.in_(scope.channels))
+    if scope.exclude_flagged:
+        conditions.append(kept_when_excluding_flagged() if table is Response else MonthTally.excludable.is_(False))
     return conditions
+
+
+def _filters(session: Session, selection: Selection) -> list:
+    return _conditions(_scope(session, selection))
 
 
 def response_conditions(session: Session, selection: Selection) -> list:
@@ -164,7 +173,8 @@ def sufficient_tables(
         "period": "period" in keys,
     }
     cells = [name for name, used in needed.items() if used]
-    period = _period_expression(session.get_bind().dialect.name, selection.period)
+    dialect = session.get_bind().dialect.name
+    period = period_expression(dialect, selection.period)
     instrument = load_instrument(selection.instrument)
     questions = sorted(index_questions(instrument) if questions is None else questions)
     multi = {q.code: q.values for q in instrument.questions if q.type == "multi" and q.code in questions}
@@ -195,7 +205,15 @@ def sufficient_tables(
             )
         return chosen
 
-    tables = _grouped(session, _filters(session, selection), statements)
+    scope = _scope(session, selection)
+    conditions = _conditions(scope)
+    months = sorted(usable_months(session, scope.version_id, scope.since, scope.until))
+    if months:  # whole months already counted are read from their tallies, the rest live
+        conditions.append(period_expression(dialect, "month").not_in(months))
+    tables = _grouped(session, conditions, statements)
+    if months:
+        for table, rows in zip(tables, _tallied(session, scope, months, cells, selection.period, questions, multi)):
+            table.extend(rows)
     respondents = pd.DataFrame(tables[0], columns=[*cells, "count"])
     answers = pd.DataFrame(tables[1], columns=[*cells, "question", "answer", "count"])
     if multi:
@@ -227,6 +245,30 @@ def _grouped(session: Session, conditions: list, statements) -> list[list[tuple]
     with ThreadPoolExecutor(len(ranges)) as pool:
         parts = list(pool.map(part, ranges))
     return [[row for result in parts for row in result[i]] for i in range(len(parts[0]))]
+
+
+def _tallied(session: Session, scope: _Scope, months: list[str], cells: list[str], period: str, questions, multi) -> list[list[tuple]]:
+    """The rows of ``sufficient_tables``' statements for whole months, from ``month_tallies``."""
+    columns = {"center_id": MonthTally.center_id, "field_id": MonthTally.field_id, "channel": MonthTally.channel}
+    grain = [columns[name] for name in cells if name != "period"] + [MonthTally.month]
+    wanted = or_(MonthTally.question_code.is_(None), MonthTally.question_code.in_(questions))
+    statement = (
+        select(*grain, MonthTally.question_code, MonthTally.value, func.sum(MonthTally.count))
+        .where(*_conditions(scope, MonthTally), MonthTally.month.in_(months), wanted)
+        .group_by(*grain, MonthTally.question_code, MonthTally.value)
+    )
+    respondents, answers, answered = [], [], []
+    width = len(grain) - 1
+    for row in session.connection().execute(statement):
+        key = tuple(row[:width]) + ((period_of_month(row[width], period),) if "period" in cells else ())
+        question, value, count = row[width + 1], row[width + 2], int(row[width + 3])
+        if question is None:
+            respondents.append((*key, count))
+        elif value is not None:
+            answers.append((*key, question, value, count))
+        elif question in multi:
+            answered.append((*key, question, count))
+    return [respondents, answers, answered]
 
 
 def _rows(connection, statement) -> list[tuple]:

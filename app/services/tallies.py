@@ -1,0 +1,143 @@
+"""Whole months counted once, so that the analyst's indices need not re-read every answer.
+
+``flask sipas aggregate`` (run nightly, or after a restore) writes, for each finished month and
+instrument version, the counts the database path groups the answers into (``month_tallies``):
+respondents, answers and, for multiple-choice questions, respondents who answered, per centre ×
+field × channel, split by whether the response counts when flagged responses are excluded. It
+stores with them a fingerprint of what it counted: the number and the sum of the ids of the
+month's responses, of their flags, and of their analysts' decisions (weighted by the decision).
+The database path (``app/services/datasets.py``) reads a month from its tallies only while the
+fingerprint computed now still matches; a month that gained a response, a flag or a decision
+since is read from the answers, as is every month never tallied and every month a date range
+cuts. Answers are never edited after they are stored, so these three tables say everything
+that can change a month's counts.
+
+The fingerprint is taken before the counts, so a response stored in between makes the two
+disagree (and the month is read live) rather than go uncounted.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import case, delete, func, insert, literal, null, select
+from sqlalchemy.orm import Session
+
+from app.models import Answer, InstrumentVersion, MonthTally, Response, ResponseFlag, ResponseReview, TalliedMonth
+from app.services.response_sql import kept_when_excluding_flagged, period_expression
+from app.timeutil import VIETNAM
+from surveys import parse_instrument
+
+
+def _month_bounds(month: str) -> tuple[date, date]:
+    """First and last day of ``YYYY-MM``."""
+    first = date(int(month[:4]), int(month[5:7]), 1)
+    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return first, following - timedelta(days=1)
+
+
+def fingerprints(session: Session, version_id: int) -> dict[str, str]:
+    """The fingerprint of every month holding responses of the instrument version."""
+    month = period_expression(session.get_bind().dialect.name, "month").label("month")
+    ours = Response.instrument_version_id == version_id
+    decision = case((ResponseReview.decision == "include", 1), else_=2)
+    parts = [
+        select(month, func.count(), func.sum(Response.id)).where(ours).group_by(month),
+        select(month, func.count(), func.sum(ResponseFlag.id)).join(Response, Response.id == ResponseFlag.response_id)
+        .where(ours).group_by(month),
+        select(month, func.count(), func.sum(ResponseReview.response_id * decision))
+        .join(Response, Response.id == ResponseReview.response_id).where(ours).group_by(month),
+    ]
+    found: dict[str, list[str]] = {}
+    for position, statement in enumerate(parts):
+        for key, count, total in session.execute(statement):
+            found.setdefault(key, ["0:0", "0:0", "0:0"])[position] = f"{count}:{total or 0}"
+    return {key: "|".join(values) for key, values in found.items()}
+
+
+def usable_months(session: Session, version_id: int, since: date | None, until: date | None) -> set[str]:
+    """Months between ``since`` and ``until`` (whole months only) whose tallies still match."""
+    stored = dict(session.execute(select(TalliedMonth.month, TalliedMonth.fingerprint).filter_by(instrument_version_id=version_id)).all())
+    inside = {
+        month for month in stored
+        if (since is None or _month_bounds(month)[0] >= since) and (until is None or _month_bounds(month)[1] <= until)
+    }
+    if not inside:
+        return set()
+    current = fingerprints(session, version_id)
+    return {month for month in inside if current.get(month) == stored[month]}
+
+
+@dataclass(frozen=True)
+class AggregateReport:
+    tallied: list[tuple[str, str]]  # (instrument key, month) counted again
+    unchanged: int
+    removed: int
+
+
+def aggregate(session: Session, today: date) -> AggregateReport:
+    """Tally every finished month (before ``today``'s) whose fingerprint changed; one
+    transaction per month, committed."""
+    current_month = today.strftime("%Y-%m")
+    tallied, unchanged, removed = [], 0, 0
+    for version in session.scalars(select(InstrumentVersion).order_by(InstrumentVersion.id)).all():
+        multi = sorted(q.code for q in parse_instrument(json.loads(version.definition), source=version.key).questions if q.type == "multi")
+        current = fingerprints(session, version.id)
+        stored = dict(session.execute(select(TalliedMonth.month, TalliedMonth.fingerprint).filter_by(instrument_version_id=version.id)).all())
+        for month in sorted(set(stored) - set(current)):
+            _clear(session, version.id, month)
+            session.commit()
+            removed += 1
+        for month, fingerprint in sorted(current.items()):
+            if month >= current_month:
+                continue
+            if stored.get(month) == fingerprint:
+                unchanged += 1
+                continue
+            _tally(session, version.id, month, fingerprint, multi)
+            session.commit()
+            tallied.append((version.key, month))
+    return AggregateReport(tallied, unchanged, removed)
+
+
+def _clear(session: Session, version_id: int, month: str) -> None:
+    session.execute(delete(MonthTally).where(MonthTally.instrument_version_id == version_id, MonthTally.month == month))
+    session.execute(delete(TalliedMonth).where(TalliedMonth.instrument_version_id == version_id, TalliedMonth.month == month))
+
+
+def _tally(session: Session, version_id: int, month: str, fingerprint: str, multi: list[str]) -> None:
+    first, last = _month_bounds(month)
+    _clear(session, version_id, month)
+    responses = (
+        select(
+            Response.id, Response.center_id, Response.field_id, Response.channel,
+            # CASE, not NOT: the condition is NULL (not kept) for a flagged response without a review.
+            case((kept_when_excluding_flagged(), False), else_=True).label("excludable"),
+        )
+        .where(
+            Response.instrument_version_id == version_id,
+            Response.submitted_at >= datetime.combine(first, time(), VIETNAM),
+            Response.submitted_at < datetime.combine(last + timedelta(days=1), time(), VIETNAM),
+        )
+        .cte("month_responses")
+    )
+    cell = [responses.c.center_id, responses.c.field_id, responses.c.channel, responses.c.excludable]
+    fixed = [literal(version_id), literal(month), *cell]
+    answers = select().select_from(responses).join(Answer, Answer.response_id == responses.c.id)
+    sources = [
+        select(*fixed, null(), null(), func.count()).select_from(responses).group_by(*cell),
+        answers.add_columns(*fixed, Answer.question_code, Answer.value, func.count())
+        .where(Answer.value.is_not(None)).group_by(*cell, Answer.question_code, Answer.value),
+    ]
+    if multi:
+        sources.append(
+            answers.add_columns(*fixed, Answer.question_code, null(), func.count(func.distinct(Answer.response_id)))
+            .where(Answer.value.is_not(None), Answer.question_code.in_(multi)).group_by(*cell, Answer.question_code)
+        )
+    columns = ["instrument_version_id", "month", "center_id", "field_id", "channel", "excludable", "question_code", "value", "count"]
+    for source in sources:
+        session.execute(insert(MonthTally).from_select(columns, source))
+    session.add(TalliedMonth(instrument_version_id=version_id, month=month, fingerprint=fingerprint))
+    session.flush()
