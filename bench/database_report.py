@@ -224,6 +224,33 @@ def load(engine: str, rows: int, responses: Path) -> dict:
     return counts
 
 
+def tally(engine: str, rows: int) -> dict:
+    """``flask sipas aggregate``, the nightly job: count the finished months once."""
+    from flask_migrate import upgrade
+
+    app = make_app(database_url(engine, rows))
+    with app.app_context():
+        upgrade()  # a database loaded by an earlier version of this script
+    started = time.perf_counter()
+    result = app.test_cli_runner().invoke(args=["sipas", "aggregate"])
+    if result.exit_code != 0:
+        raise RuntimeError(f"flask sipas aggregate failed: {result.output} {result.exception!r}")
+    return {"seconds": time.perf_counter() - started, "output": result.output.strip().splitlines()[-1]}
+
+
+def clear_tallies(engine: str, rows: int) -> None:
+    """Forget the month tallies, so that the report reads every answer."""
+    from sqlalchemy import delete
+
+    from app.extensions import db
+    from app.models import MonthTally, TalliedMonth
+
+    with make_app(database_url(engine, rows)).app_context():
+        db.session.execute(delete(MonthTally))
+        db.session.execute(delete(TalliedMonth))
+        db.session.commit()
+
+
 # Timing ---------------------------------------------------------------------------------------
 
 def timed_report(engine: str, rows: int, totals_path: Path, out: Path) -> dict:
@@ -284,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--centers", type=int, default=400)
     parser.add_argument("--skip-load", action="store_true", help="time the report on the database already loaded")
+    parser.add_argument("--no-tallies", action="store_true", help="forget the month tallies instead of running flask sipas aggregate, so that the report reads every answer")
     parser.add_argument("--child", nargs=3, metavar=("ENGINE", "ROWS", "TOTALS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -301,6 +329,12 @@ def main(argv: list[str] | None = None) -> int:
         loaded = info["load"]
         print(f"loaded {loaded['responses']:,} responses, {loaded['answers']:,} answers, {loaded['flags']:,} flags "
               f"in {loaded['seconds']:.1f} s (not part of the report)")
+    if args.no_tallies:
+        clear_tallies(args.engine, args.rows)
+    else:
+        info["aggregate"] = tally(args.engine, args.rows)
+        print(f"flask sipas aggregate (the nightly job, not part of the report): {info['aggregate']['seconds']:.1f} s, "
+              f"{info['aggregate']['output']}")
     started = time.perf_counter()
     completed = subprocess.run(
         [sys.executable, __file__, "--child", args.engine, str(args.rows), str(totals)],

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
 import pandas as pd
-from sqlalchemy import func, or_, select
+from sqlalchemy import Integer, String, cast, func, literal, select
 from sqlalchemy.orm import Session, selectinload
 
 from analysis import PostStratification, Raking, StatisticsDesign, SufficientStatistics, indices_from_statistics
 from app.models import AdministrativeUnit, Answer, Field, InstrumentVersion, MonthTally, Response, ServiceCenter
-from app.services.response_sql import kept_when_excluding_flagged, period_expression, period_of_month
+from app.services.response_sql import kept_when_excluding_flagged, period_expression
 from app.services.tallies import usable_months
 from app.timeutil import VIETNAM
 from surveys import Instrument, load_instrument
@@ -210,10 +210,24 @@ def sufficient_tables(
     months = sorted(usable_months(session, scope.version_id, scope.since, scope.until))
     if months:  # whole months already counted are read from their tallies, the rest live
         conditions.append(period_expression(dialect, "month").not_in(months))
-    tables = _grouped(session, conditions, statements)
-    if months:
-        for table, rows in zip(tables, _tallied(session, scope, months, cells, selection.period, questions, multi)):
+    if not months:
+        tables = _grouped(session, conditions, statements)
+    elif _in_memory(session):
+        tables = _grouped(session, conditions, statements)
+        for table, rows in zip(tables, _tallied(session.connection(), scope, months, cells, selection.period, questions, multi)):
             table.extend(rows)
+    else:  # the tallies are read on a connection of their own while the answers are grouped
+        engine = session.get_bind()
+
+        def tallied() -> list[list[tuple]]:
+            with engine.connect() as connection:
+                return _tallied(connection, scope, months, cells, selection.period, questions, multi)
+
+        with ThreadPoolExecutor(1) as pool:
+            reading = pool.submit(tallied)
+            tables = _grouped(session, conditions, statements)
+            for table, rows in zip(tables, reading.result()):
+                table.extend(rows)
     respondents = pd.DataFrame(tables[0], columns=[*cells, "count"])
     answers = pd.DataFrame(tables[1], columns=[*cells, "question", "answer", "count"])
     if multi:
@@ -224,11 +238,16 @@ def sufficient_tables(
     return _roll_up(respondents, centers, fields, keys, []), _roll_up(answers, centers, fields, keys, ["question", "answer"])
 
 
+def _in_memory(session: Session) -> bool:
+    """An in-memory SQLite database, which other connections cannot see."""
+    return session.get_bind().url.database in (None, "", ":memory:")
+
+
 def _grouped(session: Session, conditions: list, statements) -> list[list[tuple]]:
     """The rows of ``statements(conditions)``, added up over ranges of response ids when the
     selection is large enough to be worth grouping in parallel."""
     engine = session.get_bind()
-    if PARALLEL_PARTS < 2 or engine.url.database in (None, "", ":memory:"):
+    if PARALLEL_PARTS < 2 or _in_memory(session):
         return [_rows(session.connection(), statement) for statement in statements(conditions)]
     low, high, count = session.execute(
         select(func.min(Response.id), func.max(Response.id), func.count()).where(*conditions)
@@ -247,37 +266,58 @@ def _grouped(session: Session, conditions: list, statements) -> list[list[tuple]
     return [[row for result in parts for row in result[i]] for i in range(len(parts[0]))]
 
 
-def _tallied(session: Session, scope: _Scope, months: list[str], cells: list[str], period: str, questions, multi) -> list[list[tuple]]:
+def _tallied(connection, scope: _Scope, months: list[str], cells: list[str], period: str, questions, multi) -> list[list[tuple]]:
     """The rows of ``sufficient_tables``' statements for whole months, from ``month_tallies``."""
-    columns = {"center_id": MonthTally.center_id, "field_id": MonthTally.field_id, "channel": MonthTally.channel}
-    grain = [columns[name] for name in cells if name != "period"] + [MonthTally.month]
-    wanted = or_(MonthTally.question_code.is_(None), MonthTally.question_code.in_(questions))
-    statement = (
-        select(*grain, MonthTally.question_code, MonthTally.value, func.sum(MonthTally.count))
-        .where(*_conditions(scope, MonthTally), MonthTally.month.in_(months), wanted)
-        .group_by(*grain, MonthTally.question_code, MonthTally.value)
-    )
-    respondents, answers, answered = [], [], []
-    width = len(grain) - 1
-    for row in session.connection().execute(statement):
-        key = tuple(row[:width]) + ((period_of_month(row[width], period),) if "period" in cells else ())
-        question, value, count = row[width + 1], row[width + 2], int(row[width + 3])
-        if question is None:
-            respondents.append((*key, count))
-        elif value is not None:
-            answers.append((*key, question, value, count))
-        elif question in multi:
-            answered.append((*key, question, count))
-    return [respondents, answers, answered]
+    if connection.dialect.name == "postgresql":
+        # Room to aggregate a year of tallies in memory; only for this connection's transaction.
+        connection.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+    columns = {
+        "center_id": MonthTally.center_id,
+        "field_id": MonthTally.field_id,
+        "channel": MonthTally.channel,
+        "period": _period_of_month(period).label("period"),
+    }
+    grain = [columns[name] for name in cells]
+    where = [*_conditions(scope, MonthTally), MonthTally.month.in_(months)]
+    count = func.sum(MonthTally.count)
+    question, value = MonthTally.question_code, MonthTally.value
+    statements = [
+        select(*grain, count).where(*where, question.is_(None)).group_by(*grain),
+        select(*grain, question, value, count).where(*where, question.in_(questions), value.is_not(None))
+        .group_by(*grain, question, value),
+    ]
+    if multi:
+        statements.append(
+            select(*grain, question, count).where(*where, question.in_(sorted(multi)), value.is_(None)).group_by(*grain, question)
+        )
+    # Without a grain, a sum over no rows is one row of NULL.
+    return [[row for row in _rows(connection, statement) if row[-1] is not None] for statement in statements]
+
+
+def _period_of_month(period: str):
+    """The period (as ``period_expression`` gives it) of ``MonthTally.month`` (``YYYY-MM``)."""
+    month = MonthTally.month
+    if period == "month":
+        return month
+    year = func.substr(month, 1, 4)
+    if period == "year":
+        return year
+    quarter = cast((cast(func.substr(month, 6, 2), Integer) + 2) // 3, String)
+    return year.op("||")(literal("-Q")).op("||")(quarter)
 
 
 def _rows(connection, statement) -> list[tuple]:
     """The statement's rows as plain tuples, executed on a Core connection.
 
-    Core rather than ORM execution (the ORM's per-row processing cost more than the query on
-    large groupings), and tuples because pandas inspects SQLAlchemy rows one attribute at a time.
+    Fetched from the driver's cursor: these are counts, codes and ids, which need none of
+    SQLAlchemy's per-row processing, and building a million ``Row`` objects and turning them
+    into tuples again cost more than the query on large groupings.
     """
-    return [tuple(row) for row in connection.execute(statement)]
+    result = connection.execute(statement)
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
 
 
 def _options_as_questions(answers: pd.DataFrame, answered: pd.DataFrame, cells: list[str], multi: dict) -> pd.DataFrame:

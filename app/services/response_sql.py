@@ -23,15 +23,6 @@ def period_expression(dialect: str, period: str):
     return func.strftime("%Y", column, "+7 hours").op("||")(literal("-Q")).op("||")(quarter)
 
 
-def period_of_month(month: str, period: str) -> str:
-    """``period_expression``'s value for a response of ``month`` (``YYYY-MM``)."""
-    if period == "month":
-        return month
-    if period == "year":
-        return month[:4]
-    return f"{month[:4]}-Q{(int(month[5:7]) + 2) // 3}"
-
-
 def kept_when_excluding_flagged():
     """True for a response that counts when flagged responses are excluded: not flagged and not
     excluded by an analyst, or included by an analyst."""

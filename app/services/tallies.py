@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import case, delete, func, insert, literal, null, select
+from sqlalchemy import case, delete, func, insert, literal, null, select, text
 from sqlalchemy.orm import Session
 
 from app.models import Answer, InstrumentVersion, MonthTally, Response, ResponseFlag, ResponseReview, TalliedMonth
@@ -99,6 +99,9 @@ def aggregate(session: Session, today: date) -> AggregateReport:
             _tally(session, version.id, month, fingerprint, multi)
             session.commit()
             tallied.append((version.key, month))
+    if tallied or removed:  # fresh planner statistics (autovacuum may be off or late)
+        session.execute(text("ANALYZE month_tallies"))
+        session.commit()
     return AggregateReport(tallied, unchanged, removed)
 
 
