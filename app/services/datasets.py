@@ -157,7 +157,9 @@ def sufficient_tables(
     those that some key reads), rolled up to ``keys`` in memory. The selected responses and
     their grain come from one materialised common table expression, so that the period is
     computed once per response rather than once per answer; a large selection is grouped in
-    ranges of response ids on parallel connections and the counts added. ``questions``
+    ranges of response ids on parallel connections and the counts added. Whole months that
+    ``flask sipas aggregate`` has counted and that have not changed since are read from their
+    tallies instead (``app/services/tallies.py``), the rest from the answers. ``questions``
     defaults to those the instrument's indices read. A question with several choices
     (``multi``) becomes one question per option, ``UT=time``, answered ``1`` (chosen) or ``0``
     (the question answered without it), so that the share choosing an option is a proportion
@@ -210,13 +212,7 @@ def sufficient_tables(
     months = sorted(usable_months(session, scope.version_id, scope.since, scope.until))
     if months:  # whole months already counted are read from their tallies, the rest live
         conditions.append(period_expression(dialect, "month").not_in(months))
-    if not months:
-        tables = _grouped(session, conditions, statements)
-    elif _in_memory(session):
-        tables = _grouped(session, conditions, statements)
-        for table, rows in zip(tables, _tallied(session.connection(), scope, months, cells, selection.period, questions, multi)):
-            table.extend(rows)
-    else:  # the tallies are read on a connection of their own while the answers are grouped
+    if months and not _in_memory(session):  # the tallies read on a connection of their own meanwhile
         engine = session.get_bind()
 
         def tallied() -> list[list[tuple]]:
@@ -226,8 +222,12 @@ def sufficient_tables(
         with ThreadPoolExecutor(1) as pool:
             reading = pool.submit(tallied)
             tables = _grouped(session, conditions, statements)
-            for table, rows in zip(tables, reading.result()):
-                table.extend(rows)
+            counted = reading.result()
+    else:
+        tables = _grouped(session, conditions, statements)
+        counted = _tallied(session.connection(), scope, months, cells, selection.period, questions, multi) if months else []
+    for table, rows in zip(tables, counted):
+        table.extend(rows)
     respondents = pd.DataFrame(tables[0], columns=[*cells, "count"])
     answers = pd.DataFrame(tables[1], columns=[*cells, "question", "answer", "count"])
     if multi:

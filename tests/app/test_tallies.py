@@ -71,7 +71,9 @@ def test_tallied_months_give_the_same_indices_as_the_answers(app, runner, demo, 
     assert_same(results(app, selection, request), live, list(request.by))
 
 
-def test_multiple_choices_and_respondents_from_tallies_equal_the_answers(app, runner, demo, monkeypatch):
+@pytest.mark.parametrize("one_connection", [False, True])
+def test_multiple_choices_and_respondents_from_tallies_equal_the_answers(app, runner, demo, monkeypatch, one_connection):
+    """Tallies read on a connection of their own, or on the session's (an in-memory SQLite)."""
     keys = ("center_code", "channel", "period")
 
     def tables(tallies: bool):
@@ -80,6 +82,7 @@ def test_multiple_choices_and_respondents_from_tallies_equal_the_answers(app, ru
 
             if not tallies:
                 monkeypatch.setattr(datasets, "usable_months", lambda *args: set())
+            monkeypatch.setattr(datasets, "_in_memory", lambda session: one_connection)
             frames = sufficient_tables(app_db.session, Selection(FULL, period="month"), keys, questions=("HL", "UT", "PA1"))
             monkeypatch.undo()
             return [f.sort_values(list(f.columns[:-3])).reset_index(drop=True) for f in frames]
