@@ -204,9 +204,9 @@ def load(engine: str, rows: int, responses: Path) -> dict:
         first_id = 1
         for chunk in reader:
             frames = _frames(chunk, first_id, centers, fields, version_id, engine)
-            for table, frame in zip(("responses", "answers", "response_flags"), frames):
+            for (table, name), frame in zip((("responses", "responses"), ("answers", "answers"), ("response_flags", "flags")), frames):
                 (_copy if engine == "postgresql" else _insert)(driver, table, frame)
-                counts[{"responses": "responses", "answers": "answers", "response_flags": "flags"}[table]] += len(frame)
+                counts[name] += len(frame)
             driver.commit()
             first_id += len(chunk)
             print(f"  loaded {counts['responses']:,} responses", end="\r", flush=True)

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
 import pandas as pd
-from sqlalchemy import Integer, String, cast, func, literal, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from analysis import PostStratification, Raking, StatisticsDesign, SufficientStatistics, indices_from_statistics
 from app.models import AdministrativeUnit, Answer, Field, InstrumentVersion, MonthTally, Response, ServiceCenter
-from app.services.response_sql import kept_when_excluding_flagged, period_expression
+from app.services.response_sql import kept_when_excluding_flagged, period_expression, period_from_parts
 from app.services.tallies import usable_months
 from app.timeutil import VIETNAM
 from surveys import Instrument, load_instrument
@@ -110,13 +110,9 @@ def _conditions(scope: _Scope, table=Response) -> list:
     return conditions
 
 
-def _filters(session: Session, selection: Selection) -> list:
-    return _conditions(_scope(session, selection))
-
-
 def response_conditions(session: Session, selection: Selection) -> list:
     """WHERE conditions on ``Response`` for the selection (for listings beside the indices)."""
-    return _filters(session, selection)
+    return _conditions(_scope(session, selection))
 
 
 def _centers(session: Session) -> dict[int, dict[str, str]]:
@@ -297,13 +293,7 @@ def _tallied(connection, scope: _Scope, months: list[str], cells: list[str], per
 def _period_of_month(period: str):
     """The period (as ``period_expression`` gives it) of ``MonthTally.month`` (``YYYY-MM``)."""
     month = MonthTally.month
-    if period == "month":
-        return month
-    year = func.substr(month, 1, 4)
-    if period == "year":
-        return year
-    quarter = cast((cast(func.substr(month, 6, 2), Integer) + 2) // 3, String)
-    return year.op("||")(literal("-Q")).op("||")(quarter)
+    return period_from_parts(period, month, func.substr(month, 1, 4), func.substr(month, 6, 2))
 
 
 def _rows(connection, statement) -> list[tuple]:

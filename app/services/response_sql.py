@@ -15,12 +15,23 @@ def period_expression(dialect: str, period: str):
         pattern = {"month": "YYYY-MM", "quarter": 'YYYY-"Q"Q', "year": "YYYY"}[period]
         return func.to_char(local, pattern)
     # SQLite stores naive UTC; Vietnam has kept UTC+7 without daylight saving since 1975.
+    return period_from_parts(
+        period,
+        func.strftime("%Y-%m", column, "+7 hours"),
+        func.strftime("%Y", column, "+7 hours"),
+        func.strftime("%m", column, "+7 hours"),
+    )
+
+
+def period_from_parts(period: str, month, year, month_number):
+    """The period from SQL expressions for ``YYYY-MM``, ``YYYY`` and ``MM``: the month, the year,
+    or ``YYYY-Qn``."""
     if period == "month":
-        return func.strftime("%Y-%m", column, "+7 hours")
+        return month
     if period == "year":
-        return func.strftime("%Y", column, "+7 hours")
-    quarter = cast((cast(func.strftime("%m", column, "+7 hours"), Integer) + 2) // 3, String)
-    return func.strftime("%Y", column, "+7 hours").op("||")(literal("-Q")).op("||")(quarter)
+        return year
+    quarter = cast((cast(month_number, Integer) + 2) // 3, String)
+    return year.op("||")(literal("-Q")).op("||")(quarter)
 
 
 def kept_when_excluding_flagged():

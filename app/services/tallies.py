@@ -57,9 +57,15 @@ def fingerprints(session: Session, version_id: int) -> dict[str, str]:
     return {key: "|".join(values) for key, values in found.items()}
 
 
+def _stored(session: Session, version_id: int) -> dict[str, str]:
+    """The tallied months of the instrument version with their fingerprints."""
+    rows = session.execute(select(TalliedMonth.month, TalliedMonth.fingerprint).filter_by(instrument_version_id=version_id))
+    return dict(rows.all())
+
+
 def usable_months(session: Session, version_id: int, since: date | None, until: date | None) -> set[str]:
     """Months between ``since`` and ``until`` (whole months only) whose tallies still match."""
-    stored = dict(session.execute(select(TalliedMonth.month, TalliedMonth.fingerprint).filter_by(instrument_version_id=version_id)).all())
+    stored = _stored(session, version_id)
     inside = {
         month for month in stored
         if (since is None or _month_bounds(month)[0] >= since) and (until is None or _month_bounds(month)[1] <= until)
@@ -85,7 +91,7 @@ def aggregate(session: Session, today: date) -> AggregateReport:
     for version in session.scalars(select(InstrumentVersion).order_by(InstrumentVersion.id)).all():
         multi = sorted(q.code for q in parse_instrument(json.loads(version.definition), source=version.key).questions if q.type == "multi")
         current = fingerprints(session, version.id)
-        stored = dict(session.execute(select(TalliedMonth.month, TalliedMonth.fingerprint).filter_by(instrument_version_id=version.id)).all())
+        stored = _stored(session, version.id)
         for month in sorted(set(stored) - set(current)):
             _clear(session, version.id, month)
             session.commit()
