@@ -15,7 +15,7 @@ comparable figures::
 
 Run as a script it times the step on tables scanned from a responses file::
 
-    .venv/bin/python bench/estimation.py bench/out/responses-1000000.csv bench/out/totals-1000000.csv
+    .venv/bin/python bench/estimation.py bench/out/responses-1000000-to-2026-11-27.csv bench/out/totals-1000000-to-2026-11-27.csv
 """
 
 from __future__ import annotations

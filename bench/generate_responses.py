@@ -3,17 +3,18 @@
 Run from the repository root::
 
     .venv/bin/python bench/generate_responses.py --rows 1000000 [--centers 400] [--seed 2026]
-        [--out bench/out/responses-1000000.csv] [--totals bench/out/totals-1000000.csv]
+        [--until 2026-11-27] [--out bench/out/responses-1000000-to-2026-11-27.csv] [--totals ...]
 
 The file has the columns and the column order of the app's export (``app/services/export.py``)
 for instrument ``sipas-dvhcc-2023@1``: one province centre and about 80 commune centres in each of
 five provinces (after the 2025 reform there is no district level, so ``district_code`` is
-blank), centre volumes that differ by an order of magnitude, nine fields of procedures, a year of
-dates in Vietnam time in chronological order (working days, office hours), and answers from the
-model of the demo seed (``app/services/demo.py``): a level of satisfaction per centre and field, a
-leniency per respondent, items of one element that move together, "không áp dụng" (``9``) for
-results not yet received and for feedback never given, a few skipped optional items, demographics
-left blank by some, multiple choices joined by ``;``, free-text comments with commas, quotes,
+blank), centre volumes that differ by an order of magnitude, nine fields of procedures, dates from
+1 January 2026 up to today (``--until``; none in the future) in Vietnam time in chronological
+order (working days, office hours), and answers from the model of the demo seed
+(``app/services/demo.py``): a level of satisfaction per centre and field, a leniency per
+respondent, items of one element that move together, "không áp dụng" (``9``) for results not yet
+received and for feedback never given, a few skipped optional items, demographics left blank by
+some, multiple choices joined by ``;``, free-text comments with commas, quotes,
 line breaks and Vietnamese diacritics, and a few quality flags. The overall question (``HL``)
 follows the elements with unequal weights (``KQ`` and ``TT`` matter most), so that a key-driver
 analysis has something to find.
@@ -23,8 +24,8 @@ responses (responses are 5–30 % of dossiers, varying by centre and field), for
 ``--weighting poststrat``.
 
 Rows are produced and written ``--chunk`` at a time, so memory stays flat whatever ``--rows``;
-all randomness comes from ``numpy.random.default_rng(seed)``, so a seed and a row count always
-give the same bytes.
+all randomness comes from ``numpy.random.default_rng(seed)``, so a seed, a row count and a last
+day always give the same bytes.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def _csv_field(text: str) -> str:
 class Population:
     """Centres, their volumes and satisfaction levels, and the calendar (fixed by the seed)."""
 
-    def __init__(self, centers: int, year: int, rng: np.random.Generator) -> None:
+    def __init__(self, centers: int, year: int, rng: np.random.Generator, until: date | None = None) -> None:
         per_province = max(1, round(centers / len(PROVINCES)) - 1)
         codes, provinces, communes, levels, volume = [], [], [], [], []
         for number, (province, slug) in enumerate(PROVINCES):
@@ -122,7 +123,8 @@ class Population:
         self.field_share /= self.field_share.sum()
         # share of a cell's dossiers whose applicant answered: by centre and field
         self.response_rate = rng.uniform(0.05, 0.3, (len(codes), len(FIELDS)))
-        days = [date(year, 1, 1) + timedelta(days=i) for i in range((date(year + 1, 1, 1) - date(year, 1, 1)).days)]
+        last = min(date(year, 12, 31), until or date(year, 12, 31))
+        days = [date(year, 1, 1) + timedelta(days=i) for i in range((last - date(year, 1, 1)).days + 1)]
         weight = np.array([0.0 if d.weekday() == 6 else 0.3 if d.weekday() == 5 else 1.0 for d in days])
         self.days = np.array([d.isoformat().encode() + b"T" for d in days])
         self.day_share = weight / weight.sum()
@@ -253,11 +255,14 @@ def generate(
     centers: int = 400,
     seed: int = 2026,
     year: int = 2026,
+    until: date | None = None,
     chunk: int = 100_000,
 ) -> None:
-    """Write ``rows`` responses to ``out`` and their post-stratification totals to ``totals``."""
+    """Write ``rows`` responses to ``out`` and their post-stratification totals to ``totals``:
+    dated from 1 January of ``year`` to ``until`` (default: the end of the year, or today if
+    that is earlier; a real export holds no response from the future)."""
     rng = np.random.default_rng(seed)
-    population = Population(centers, year, rng)
+    population = Population(centers, year, rng, last_day(year, until))
     per_day = rng.multinomial(rows, population.day_share)
     day_of_row_end = np.cumsum(per_day)
     counts = np.zeros((len(population.codes), len(FIELDS)), dtype=np.int64)
@@ -280,9 +285,16 @@ def generate(
             handle.write(f"{population.codes[c]},{FIELDS[f][0]},{dossiers}\n")
 
 
-def default_paths(rows: int, seed: int) -> tuple[Path, Path]:
-    """Where a run of ``rows`` and ``seed`` is written by default (under git-ignored bench/out)."""
+def last_day(year: int, until: date | None = None) -> date:
+    """The last day of the generated dates: ``until``, or today, and at most 31 December."""
+    return min(date(year, 12, 31), until or date.today())
+
+
+def default_paths(rows: int, seed: int, until: date | None = None) -> tuple[Path, Path]:
+    """Where a run of ``rows``, ``seed`` and last day is written by default (under git-ignored
+    bench/out), e.g. ``responses-1000000-to-2026-11-27.csv``."""
     suffix = f"{rows}" if seed == 2026 else f"{rows}-seed{seed}"
+    suffix += f"-to-{last_day(2026, until).isoformat()}"
     return OUT / f"responses-{suffix}.csv", OUT / f"totals-{suffix}.csv"
 
 
@@ -291,14 +303,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--centers", type=int, default=400)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--until", type=date.fromisoformat,
+                        help="last day of the dates, YYYY-MM-DD (default: today, at most 31 December 2026)")
     parser.add_argument("--chunk", type=int, default=100_000)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--totals", type=Path)
     args = parser.parse_args(argv)
-    out, totals = default_paths(args.rows, args.seed)
+    out, totals = default_paths(args.rows, args.seed, args.until)
     out, totals = args.out or out, args.totals or totals
     started = time.perf_counter()
-    generate(args.rows, out, totals, centers=args.centers, seed=args.seed, chunk=args.chunk)
+    generate(args.rows, out, totals, centers=args.centers, seed=args.seed, until=args.until, chunk=args.chunk)
     size = out.stat().st_size / 1e6
     print(f"{out} ({args.rows} rows, {size:.0f} MB) and {totals} in {time.perf_counter() - started:.1f} s")
     return 0
