@@ -216,13 +216,16 @@ def purge_command(days: int) -> None:
 
 @sipas_cli.command("aggregate")
 def aggregate_command() -> None:
-    """Count every finished month once for the analyst's indices (run nightly; safe to repeat)."""
-    from app.services.tallies import aggregate
+    """Count every finished month and quarter once for the analyst's indices (run nightly; safe
+    to repeat)."""
+    from app.services.tallies import aggregate, is_quarter
 
     report = aggregate(db.session, today_in_vietnam())
-    for key, month in report.tallied:
-        click.echo(f"{key} {month}: counted")
-    click.echo(f"{len(report.tallied)} months counted, {report.unchanged} unchanged, {report.removed} removed.")
+    for key, period in report.tallied:
+        click.echo(f"{key} {period}: counted")
+    quarters = sum(1 for _, period in report.tallied if is_quarter(period))
+    click.echo(f"{len(report.tallied) - quarters} months and {quarters} quarters counted, "
+               f"{report.unchanged} unchanged, {report.removed} removed.")
 
 
 @sipas_cli.command("dump")

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 from analysis import PostStratification, Raking, StatisticsDesign, SufficientStatistics, indices_from_statistics
 from app.models import AdministrativeUnit, Answer, Field, InstrumentVersion, MonthTally, Response, ServiceCenter
 from app.services.response_sql import kept_when_excluding_flagged, period_expression, period_from_parts
-from app.services.tallies import usable_months
+from app.services.tallies import is_quarter, months_of, usable_periods
 from app.timeutil import VIETNAM
 from surveys import Instrument, load_instrument
 
@@ -153,9 +153,9 @@ def sufficient_tables(
     those that some key reads), rolled up to ``keys`` in memory. The selected responses and
     their grain come from one materialised common table expression, so that the period is
     computed once per response rather than once per answer; a large selection is grouped in
-    ranges of response ids on parallel connections and the counts added. Whole months that
-    ``flask sipas aggregate`` has counted and that have not changed since are read from their
-    tallies instead (``app/services/tallies.py``), the rest from the answers. ``questions``
+    ranges of response ids on parallel connections and the counts added. Whole months and
+    quarters that ``flask sipas aggregate`` has counted and that have not changed since are read
+    from their tallies instead (``app/services/tallies.py``), the rest from the answers. ``questions``
     defaults to those the instrument's indices read. A question with several choices
     (``multi``) becomes one question per option, ``UT=time``, answered ``1`` (chosen) or ``0``
     (the question answered without it), so that the share choosing an option is a proportion
@@ -205,15 +205,15 @@ def sufficient_tables(
 
     scope = _scope(session, selection)
     conditions = _conditions(scope)
-    months = sorted(usable_months(session, scope.version_id, scope.since, scope.until))
-    if months:  # whole months already counted are read from their tallies, the rest live
-        conditions.append(period_expression(dialect, "month").not_in(months))
-    if months and not _in_memory(session):  # the tallies read on a connection of their own meanwhile
+    periods, covered = _tallied_periods(session, scope, monthly="period" in cells and selection.period == "month")
+    if covered:  # whole months already counted are read from their tallies, the rest live
+        conditions.append(period_expression(dialect, "month").not_in(covered))
+    if periods and not _in_memory(session):  # the tallies read on a connection of their own meanwhile
         engine = session.get_bind()
 
         def tallied() -> list[list[tuple]]:
             with engine.connect() as connection:
-                return _tallied(connection, scope, months, cells, selection.period, questions, multi)
+                return _tallied(connection, scope, periods, cells, selection.period, questions, multi)
 
         with ThreadPoolExecutor(1) as pool:
             reading = pool.submit(tallied)
@@ -221,7 +221,7 @@ def sufficient_tables(
             counted = reading.result()
     else:
         tables = _grouped(session, conditions, statements)
-        counted = _tallied(session.connection(), scope, months, cells, selection.period, questions, multi) if months else []
+        counted = _tallied(session.connection(), scope, periods, cells, selection.period, questions, multi) if periods else []
     for table, rows in zip(tables, counted):
         table.extend(rows)
     respondents = pd.DataFrame(tables[0], columns=[*cells, "count"])
@@ -262,38 +262,64 @@ def _grouped(session: Session, conditions: list, statements) -> list[list[tuple]
     return [[row for result in parts for row in result[i]] for i in range(len(parts[0]))]
 
 
-def _tallied(connection, scope: _Scope, months: list[str], cells: list[str], period: str, questions, multi) -> list[list[tuple]]:
-    """The rows of ``sufficient_tables``' statements for whole months, from ``month_tallies``."""
+def _tallied_periods(session: Session, scope: _Scope, monthly: bool) -> tuple[list[str], list[str]]:
+    """The tallied quarters and months to read (quarters unless the report is by month), and
+    every month they cover, which is not read from the answers."""
+    usable = usable_periods(session, scope.version_id, scope.since, scope.until)
+    quarters = [] if monthly else sorted(key for key in usable if is_quarter(key))
+    covered = {month for quarter in quarters for month in months_of(quarter)}
+    months = sorted(key for key in usable if not is_quarter(key) and key not in covered)
+    return quarters + months, sorted(covered | set(months))
+
+
+def _tallied(connection, scope: _Scope, periods: list[str], cells: list[str], period: str, questions, multi) -> list[list[tuple]]:
+    """The rows of ``sufficient_tables``' statements for whole months and quarters, from
+    ``month_tallies`` (the rows of a cell may repeat: one from the quarters, one from the months)."""
     if connection.dialect.name == "postgresql":
         # Room to aggregate a year of tallies in memory; only for this connection's transaction.
         connection.exec_driver_sql("SET LOCAL work_mem = '64MB'")
-    columns = {
-        "center_id": MonthTally.center_id,
-        "field_id": MonthTally.field_id,
-        "channel": MonthTally.channel,
-        "period": _period_of_month(period).label("period"),
-    }
-    grain = [columns[name] for name in cells]
-    where = [*_conditions(scope, MonthTally), MonthTally.month.in_(months)]
-    count = func.sum(MonthTally.count)
-    question, value = MonthTally.question_code, MonthTally.value
-    statements = [
-        select(*grain, count).where(*where, question.is_(None)).group_by(*grain),
-        select(*grain, question, value, count).where(*where, question.in_(questions), value.is_not(None))
-        .group_by(*grain, question, value),
-    ]
-    if multi:
-        statements.append(
-            select(*grain, question, count).where(*where, question.in_(sorted(multi)), value.is_(None)).group_by(*grain, question)
-        )
-    # Without a grain, a sum over no rows is one row of NULL.
-    return [[row for row in _rows(connection, statement) if row[-1] is not None] for statement in statements]
+    tables: list[list[tuple]] = [[], [], []] if multi else [[], []]
+    quarters = [key for key in periods if is_quarter(key)]
+    months = [key for key in periods if not is_quarter(key)]
+    for chosen, period_column in ((quarters, _period_of_quarter), (months, _period_of_month)):
+        if not chosen:
+            continue
+        columns = {
+            "center_id": MonthTally.center_id,
+            "field_id": MonthTally.field_id,
+            "channel": MonthTally.channel,
+            "period": period_column(period).label("period"),
+        }
+        grain = [columns[name] for name in cells]
+        where = [*_conditions(scope, MonthTally), MonthTally.month.in_(chosen)]
+        count = func.sum(MonthTally.count)
+        question, value = MonthTally.question_code, MonthTally.value
+        statements = [
+            select(*grain, count).where(*where, question.is_(None)).group_by(*grain),
+            select(*grain, question, value, count).where(*where, question.in_(questions), value.is_not(None))
+            .group_by(*grain, question, value),
+        ]
+        if multi:
+            statements.append(
+                select(*grain, question, count).where(*where, question.in_(sorted(multi)), value.is_(None)).group_by(*grain, question)
+            )
+        for table, statement in zip(tables, statements):
+            # Without a grain, a sum over no rows is one row of NULL.
+            table.extend(row for row in _rows(connection, statement) if row[-1] is not None)
+    return tables
 
 
 def _period_of_month(period: str):
     """The period (as ``period_expression`` gives it) of ``MonthTally.month`` (``YYYY-MM``)."""
     month = MonthTally.month
     return period_from_parts(period, month, func.substr(month, 1, 4), func.substr(month, 6, 2))
+
+
+def _period_of_quarter(period: str):
+    """The quarter or the year of ``MonthTally.month`` holding a quarter (``YYYY-Qn``)."""
+    if period == "month":
+        raise ValueError("a quarter's tallies cannot give months")
+    return MonthTally.month if period == "quarter" else func.substr(MonthTally.month, 1, 4)
 
 
 def _rows(connection, statement) -> list[tuple]:

@@ -12,12 +12,18 @@ since is read from the answers, as is every month never tallied and every month 
 cuts. Answers are never edited after they are stored, so these three tables say everything
 that can change a month's counts.
 
+Each finished quarter is also counted as a whole (``month`` holds ``2026-Q1``): the sum of its
+three months' tallies at the same grain, about half as many rows as the three months together.
+Its fingerprint is a digest of its months' fingerprints, so a quarter is used only while each of
+its months would be.
+
 The fingerprint is taken before the counts, so a response stored in between makes the two
 disagree (and the month is read live) rather than go uncounted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -30,12 +36,43 @@ from app.services.response_sql import kept_when_excluding_flagged, period_expres
 from app.timeutil import VIETNAM
 from surveys import parse_instrument
 
+#: The fingerprint of a month without responses.
+EMPTY_MONTH = "0:0|0:0|0:0"
+
+
+def is_quarter(key: str) -> bool:
+    """``2026-Q1`` rather than a month (``2026-01``)."""
+    return key[5] == "Q"
+
+
+def quarter_of(month: str) -> str:
+    return f"{month[:4]}-Q{(int(month[5:7]) + 2) // 3}"
+
+
+def months_of(quarter: str) -> list[str]:
+    first = 3 * int(quarter[6]) - 2
+    return [f"{quarter[:4]}-{number:02d}" for number in range(first, first + 3)]
+
+
+def _bounds(key: str) -> tuple[date, date]:
+    """First and last day of a month (``YYYY-MM``) or a quarter (``YYYY-Qn``)."""
+    first_month, last_month = (months_of(key)[0], months_of(key)[-1]) if is_quarter(key) else (key, key)
+    return _month_bounds(first_month)[0], _month_bounds(last_month)[1]
+
 
 def _month_bounds(month: str) -> tuple[date, date]:
     """First and last day of ``YYYY-MM``."""
     first = date(int(month[:4]), int(month[5:7]), 1)
     following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
     return first, following - timedelta(days=1)
+
+
+def _fingerprint(current: dict[str, str], key: str) -> str | None:
+    """The fingerprint of a month or a quarter from the months' current fingerprints."""
+    if not is_quarter(key):
+        return current.get(key)
+    joined = "/".join(current.get(month, EMPTY_MONTH) for month in months_of(key))
+    return hashlib.sha256(joined.encode()).hexdigest()
 
 
 def fingerprints(session: Session, version_id: int) -> dict[str, str]:
@@ -63,52 +100,72 @@ def _stored(session: Session, version_id: int) -> dict[str, str]:
     return dict(rows.all())
 
 
-def usable_months(session: Session, version_id: int, since: date | None, until: date | None) -> set[str]:
-    """Months between ``since`` and ``until`` (whole months only) whose tallies still match."""
+def usable_periods(session: Session, version_id: int, since: date | None, until: date | None) -> set[str]:
+    """Months and quarters wholly between ``since`` and ``until`` whose tallies still match."""
     stored = _stored(session, version_id)
     inside = {
-        month for month in stored
-        if (since is None or _month_bounds(month)[0] >= since) and (until is None or _month_bounds(month)[1] <= until)
+        key for key in stored
+        if (since is None or _bounds(key)[0] >= since) and (until is None or _bounds(key)[1] <= until)
     }
     if not inside:
         return set()
     current = fingerprints(session, version_id)
-    return {month for month in inside if current.get(month) == stored[month]}
+    return {key for key in inside if _fingerprint(current, key) == stored[key]}
 
 
 @dataclass(frozen=True)
 class AggregateReport:
-    tallied: list[tuple[str, str]]  # (instrument key, month) counted again
+    tallied: list[tuple[str, str]]  # (instrument key, month or quarter) counted again
     unchanged: int
     removed: int
 
 
 def aggregate(session: Session, today: date) -> AggregateReport:
-    """Tally every finished month (before ``today``'s) whose fingerprint changed; one
-    transaction per month, committed."""
+    """Tally every finished month (before ``today``'s) whose fingerprint changed, then every
+    finished quarter whose months changed; one transaction per month or quarter, committed."""
     current_month = today.strftime("%Y-%m")
     tallied, unchanged, removed = [], 0, 0
     for version in session.scalars(select(InstrumentVersion).order_by(InstrumentVersion.id)).all():
         multi = sorted(q.code for q in parse_instrument(json.loads(version.definition), source=version.key).questions if q.type == "multi")
         current = fingerprints(session, version.id)
+        months = sorted(month for month in current if month < current_month)
+        quarters = sorted({q for q in map(quarter_of, months) if months_of(q)[-1] < current_month})
         stored = _stored(session, version.id)
-        for month in sorted(set(stored) - set(current)):
-            _clear(session, version.id, month)
+        for key in sorted(set(stored) - set(months) - set(quarters)):
+            _clear(session, version.id, key)
             session.commit()
             removed += 1
-        for month, fingerprint in sorted(current.items()):
-            if month >= current_month:
-                continue
-            if stored.get(month) == fingerprint:
+        for key in months + quarters:  # a quarter adds up its months' fresh tallies
+            fingerprint = _fingerprint(current, key)
+            if stored.get(key) == fingerprint:
                 unchanged += 1
                 continue
-            _tally(session, version.id, month, fingerprint, multi)
+            if is_quarter(key):
+                _tally_quarter(session, version.id, key, fingerprint)
+            else:
+                _tally(session, version.id, key, fingerprint, multi)
             session.commit()
-            tallied.append((version.key, month))
+            tallied.append((version.key, key))
     if tallied or removed:  # fresh planner statistics (autovacuum may be off or late)
         session.execute(text("ANALYZE month_tallies"))
         session.commit()
     return AggregateReport(tallied, unchanged, removed)
+
+
+def _tally_quarter(session: Session, version_id: int, quarter: str, fingerprint: str) -> None:
+    """The quarter's counts: its months' tallies added up (they are current: counted just before)."""
+    _clear(session, version_id, quarter)
+    cell = [MonthTally.center_id, MonthTally.field_id, MonthTally.channel, MonthTally.excludable,
+            MonthTally.question_code, MonthTally.value]
+    source = (
+        select(literal(version_id), literal(quarter), *cell, func.sum(MonthTally.count))
+        .where(MonthTally.instrument_version_id == version_id, MonthTally.month.in_(months_of(quarter)))
+        .group_by(*cell)
+    )
+    columns = ["instrument_version_id", "month", "center_id", "field_id", "channel", "excludable", "question_code", "value", "count"]
+    session.execute(insert(MonthTally).from_select(columns, source))
+    session.add(TalliedMonth(instrument_version_id=version_id, month=quarter, fingerprint=fingerprint))
+    session.flush()
 
 
 def _clear(session: Session, version_id: int, month: str) -> None:

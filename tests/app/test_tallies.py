@@ -1,5 +1,6 @@
-"""Month tallies (``flask sipas aggregate``): the database path reads whole, unchanged months from
-them and gives exactly what the answers give; a month that changed is read from the answers."""
+"""Month and quarter tallies (``flask sipas aggregate``): the database path reads whole, unchanged
+months and quarters from them and gives exactly what the answers give; a month that changed, and
+its quarter, are read from the answers."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 from app.models import MonthTally, Response, ResponseFlag, ResponseReview, TalliedMonth
 from app.services import datasets
 from app.services.datasets import IndexRequest, Selection, index_table, sufficient_tables
+from app.services.tallies import is_quarter, months_of, quarter_of, usable_periods
 from app.timeutil import VIETNAM
 from tests.app.test_datasets import FULL, assert_same
 
@@ -35,31 +37,69 @@ def results(app, selection, request, tallies=True, monkeypatch=None):
         from app.extensions import db as app_db
 
         if not tallies:
-            monkeypatch.setattr(datasets, "usable_months", lambda *args: set())
+            monkeypatch.setattr(datasets, "usable_periods", lambda *args: set())
         try:
             return index_table(app_db.session, selection, request)
         finally:
             monkeypatch.undo() if not tallies else None
 
 
-def used_months(app) -> set[str]:
-    from app.services.tallies import usable_months
-
+def used_periods(app) -> set[str]:
+    """The months and quarters whose tallies the database path would read now."""
     with app.app_context():
         from app.extensions import db as app_db
 
         version = app_db.session.scalar(select(Response.instrument_version_id).limit(1))
-        return usable_months(app_db.session, version, None, None)
+        return usable_periods(app_db.session, version, None, None)
 
 
-def test_aggregate_counts_finished_months_once(app, runner, demo):
+def test_aggregate_counts_finished_months_and_quarters_once(app, runner, demo):
     first = runner.invoke(args=["sipas", "aggregate"])
     assert first.exit_code == 0, first.output
-    assert "months counted" in first.output and demo.session.scalar(select(func.count()).select_from(TalliedMonth)) >= 12
+    assert " quarters counted" in first.output and demo.session.scalar(select(func.count()).select_from(TalliedMonth)) >= 12
     assert demo.session.scalar(select(func.count()).select_from(MonthTally)) > 0
     again = runner.invoke(args=["sipas", "aggregate"])
-    assert again.output.strip().startswith("0 months counted")
-    assert len(used_months(app)) >= 11  # every finished month but the current one
+    assert again.output.strip().startswith("0 months and 0 quarters counted")
+    used = used_periods(app)
+    assert len({key for key in used if not is_quarter(key)}) >= 11  # every finished month but the current one
+    quarters = {key for key in used if is_quarter(key)}
+    assert len(quarters) >= 3 and all(months_of(quarter)[-1] < date.today().strftime("%Y-%m") for quarter in quarters)
+
+
+def test_a_quarter_holds_the_sum_of_its_months(app, runner, demo):
+    assert runner.invoke(args=["sipas", "aggregate"]).exit_code == 0
+    quarter = min(key for key in used_periods(app) if is_quarter(key))
+    cell = (MonthTally.center_id, MonthTally.field_id, MonthTally.channel, MonthTally.excludable,
+            MonthTally.question_code, MonthTally.value)
+
+    def counts(months: list[str]) -> dict:
+        rows = demo.session.execute(select(*cell, func.sum(MonthTally.count)).where(MonthTally.month.in_(months)).group_by(*cell))
+        return {tuple(row[:-1]): row[-1] for row in rows}
+
+    assert counts([quarter]) == counts(months_of(quarter)) and counts([quarter])
+
+
+def test_reports_by_quarter_read_quarters_and_by_month_read_months(app, runner, demo, monkeypatch):
+    assert runner.invoke(args=["sipas", "aggregate"]).exit_code == 0
+    read = []
+    tallied = datasets._tallied
+    monkeypatch.setattr(datasets, "_tallied", lambda connection, scope, periods, *rest: read.append(periods) or tallied(connection, scope, periods, *rest))
+    keys = ("center_code", "period")
+    with app.app_context():
+        from app.extensions import db as app_db
+
+        by_quarter = sufficient_tables(app_db.session, Selection(FULL, period="quarter"), keys)
+        by_month = sufficient_tables(app_db.session, Selection(FULL, period="month"), keys)
+    quarters = [key for key in read[0] if is_quarter(key)]
+    assert quarters and not set(read[0]) & {month for quarter in quarters for month in months_of(quarter)}
+    assert read[1] and not any(is_quarter(key) for key in read[1])
+    monkeypatch.setattr(datasets, "usable_periods", lambda *args: set())
+    with app.app_context():
+        from app.extensions import db as app_db
+
+        for expected, selection in ((by_quarter, Selection(FULL, period="quarter")), (by_month, Selection(FULL, period="month"))):
+            for ours, live in zip(expected, sufficient_tables(app_db.session, selection, keys)):
+                pd.testing.assert_frame_equal(ours, live)
 
 
 @pytest.mark.parametrize("case", range(len(SELECTIONS)))
@@ -67,7 +107,7 @@ def test_tallied_months_give_the_same_indices_as_the_answers(app, runner, demo, 
     selection, request = SELECTIONS[case]
     live = results(app, selection, request, tallies=False, monkeypatch=monkeypatch)
     assert runner.invoke(args=["sipas", "aggregate"]).exit_code == 0
-    assert used_months(app)
+    assert used_periods(app)
     assert_same(results(app, selection, request), live, list(request.by))
 
 
@@ -81,7 +121,7 @@ def test_multiple_choices_and_respondents_from_tallies_equal_the_answers(app, ru
             from app.extensions import db as app_db
 
             if not tallies:
-                monkeypatch.setattr(datasets, "usable_months", lambda *args: set())
+                monkeypatch.setattr(datasets, "usable_periods", lambda *args: set())
             monkeypatch.setattr(datasets, "_in_memory", lambda session: one_connection)
             frames = sufficient_tables(app_db.session, Selection(FULL, period="month"), keys, questions=("HL", "UT", "PA1"))
             monkeypatch.undo()
@@ -95,7 +135,7 @@ def test_multiple_choices_and_respondents_from_tallies_equal_the_answers(app, ru
 
 def test_a_month_that_changed_after_counting_is_read_from_the_answers(app, runner, demo, monkeypatch):
     assert runner.invoke(args=["sipas", "aggregate"]).exit_code == 0
-    months = used_months(app)
+    months = used_periods(app)  # and quarters
     # A flag and an analyst's decision in counted months, as the platform would add them later.
     in_month = {}
     for response in demo.session.scalars(select(Response).order_by(Response.id)):
@@ -107,14 +147,15 @@ def test_a_month_that_changed_after_counting_is_read_from_the_answers(app, runne
     demo.session.add(ResponseFlag(response_id=reviewed.id, code="burst", reason="added later"))
     demo.session.add(ResponseReview(response_id=reviewed.id, decision="exclude"))
     demo.session.commit()
-    assert used_months(app) == months - {flagged_month, reviewed_month}
+    changed = {flagged_month, reviewed_month, quarter_of(flagged_month), quarter_of(reviewed_month)}
+    assert used_periods(app) == months - changed  # and the quarters that hold them
     selection, request = Selection(FULL, period="month", exclude_flagged=True), IndexRequest(by=("period",))
     live = results(app, selection, request, tallies=False, monkeypatch=monkeypatch)
     assert_same(results(app, selection, request), live, ["period"])
     # A changed decision changes the fingerprint too.
     assert runner.invoke(args=["sipas", "aggregate"]).exit_code == 0
-    assert reviewed_month in used_months(app)
+    assert {reviewed_month, quarter_of(reviewed_month)} <= used_periods(app)
     demo.session.get(ResponseReview, reviewed.id).decision = "include"
     demo.session.commit()
-    assert reviewed_month not in used_months(app)
+    assert not {reviewed_month, quarter_of(reviewed_month)} & used_periods(app)
     assert_same(results(app, selection, request), results(app, selection, request, tallies=False, monkeypatch=monkeypatch), ["period"])
