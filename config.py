@@ -45,7 +45,12 @@ class Config:
     # Public address printed on posters and links (e.g. https://hailong.quangninh.gov.vn).
     PUBLIC_BASE_URL: str | None = None
     RATELIMIT_STORAGE_URI = "memory://"
-    RATELIMIT_HEADERS_ENABLED = True
+    # The X-RateLimit-* headers would cost two Redis round trips on every submission; a refusal
+    # (429) still says when to retry (``app.errors``).
+    RATELIMIT_HEADERS_ENABLED = False
+    # Fixed windows: a limit costs one GET to test it and one INCR (with its expiry, one script)
+    # to count an accepted submission; the moving window keeps a sorted set per key instead.
+    RATELIMIT_STRATEGY = "fixed-window"
     # When Redis is unreachable, keep limiting in each worker's memory (and log it) rather than fail.
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     # A storage error after a response is committed must not turn it into a 500 (issue 7's

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_babel import gettext as _
@@ -10,7 +11,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
-from app.extensions import db
+from app.extensions import db, limiter
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,24 @@ def _http_messages() -> dict[int, tuple[str, str]]:
     }
 
 
+def _rate_limit_retry_after() -> dict[str, str]:
+    """``Retry-After`` for a refused request: when the breached limit's window ends.
+
+    Flask-Limiter's own headers are off (``RATELIMIT_HEADERS_ENABLED``): they cost two storage
+    round trips on every limited request, refused or not, to tell a phone's browser what it
+    ignores. Only a refusal reads the window, here.
+    """
+    breached = limiter.current_limit
+    if breached is None or not breached.breached:
+        return {}
+    try:
+        reset_at = breached.reset_at
+    except Exception:  # the storage went away meanwhile: the refusal stands without the header
+        log.warning("rate limit storage unreachable while reading the window of a refused request")
+        return {}
+    return {"Retry-After": str(max(1, int(reset_at - time.time())))}
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error):
@@ -58,6 +77,8 @@ def init_app(app: Flask) -> None:
             status, (_("Something went wrong"), _("The request could not be completed. Please try again."))
         )
         headers = {k: v for k, v in error.get_headers() if k.lower() == "retry-after"}
+        if status == 429 and not headers:
+            headers = _rate_limit_retry_after()
         return error_response(status, title, message, headers)
 
     @app.errorhandler(DBAPIError)

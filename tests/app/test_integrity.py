@@ -120,6 +120,34 @@ def test_network_limit_is_looser_and_separate(app, survey_center, limits, db):
     assert statuses == [303, 303, 429]
 
 
+def test_a_refusal_says_when_to_retry_and_accepted_answers_carry_no_limit_headers(app, survey_center, limits, client, db):
+    limits["SURVEY_LIMIT_DEVICE"] = "1 per hour"
+    accepted = submit(client)
+    assert accepted.status_code == 303
+    assert not [name for name in accepted.headers.keys() if name.lower().startswith("x-ratelimit")]
+    refused = submit(client, "qn-test")
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 3600
+
+
+def test_a_submission_costs_two_limiter_calls_per_limit(app, survey_center, client, db, monkeypatch):
+    """Each of the four limits (device per hour and per day, centre, network) is tested before the
+    submission and counted once it is accepted, and nothing more (with Redis: one GET and one
+    script each), in particular no look-up of the window for headers."""
+    from app.extensions import limiter
+
+    calls = []
+    strategy = limiter.limiter
+    assert type(strategy).__name__ == "FixedWindowRateLimiter"
+    for name in ("test", "hit", "get_window_stats"):
+        original = getattr(strategy, name)
+        monkeypatch.setattr(strategy, name, lambda *a, _name=name, _original=original, **k: calls.append(_name) or _original(*a, **k))
+    tokens = hidden_inputs(client.get("/s/qn-test").get_data(as_text=True))
+    assert calls == []  # a page view does not touch the limiter
+    assert client.post("/s/qn-test", data={**tokens, **complete_answers()}).status_code == 303
+    assert calls == ["test"] * 4 + ["hit"] * 4
+
+
 def test_invalid_forms_do_not_use_up_the_limit(app, survey_center, limits, client, db):
     limits["SURVEY_LIMIT_DEVICE"] = "1 per hour"
     answers = complete_answers()
