@@ -226,22 +226,12 @@ def record_flags(
         baseline = centre_baseline(session, center_id, submitted_at, rules)
     flags = flags_for(new, recent, rules, baseline)
     if flags:
-        # A burst flags its earlier members again at every new response: insert only new flags
-        # (and let the database keep the first of two concurrent ones).
-        earlier = {f.key for f in flags if f.key != response_id}
-        present = set()
-        if earlier:
-            present = set(
-                session.execute(
-                    select(ResponseFlag.response_id, ResponseFlag.code).where(ResponseFlag.response_id.in_(sorted(earlier)))
-                ).all()
-            )
+        # A burst flags its earlier members again at every new response: the database keeps the
+        # flags already there (and the first of two concurrent ones), so one statement suffices.
         rows = [
             {"response_id": f.key, "code": f.code, "reason": f.reason[:300]}
             for f in {(f.key, f.code): f for f in flags}.values()
-            if (f.key, f.code) not in present
         ]
-        if rows:
-            connection = session.connection()
-            connection.execute(_INSERT_FLAGS[connection.dialect.name], rows)
+        connection = session.connection()
+        connection.execute(_INSERT_FLAGS[connection.dialect.name], rows)
     return [f.code for f in flags if f.key == response_id]
