@@ -31,6 +31,7 @@ Everything here can be overridden on the command line (``gunicorn -c gunicorn.co
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import multiprocessing
@@ -93,6 +94,12 @@ logconfig_dict = {
 
 
 def when_ready(server):
+    # The loaded app (Flask, SQLAlchemy, pandas, the instruments...) is hundreds of thousands of
+    # objects that live as long as the process: frozen before the workers fork, the garbage
+    # collector's full passes in each worker skip them (and do not touch their pages, which stay
+    # shared with the arbiter). bench/load/profile_requests.py measures the collector's share.
+    gc.collect()
+    gc.freeze()
     budget = workers * (POOL_SIZE + POOL_OVERFLOW)
     server.log.info(
         "sipas: %d %s workers × %d threads on %s; database pool %d + %d overflow per worker, at most %d connections",

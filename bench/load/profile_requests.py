@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import json
 import os
 import pstats
 import random
-import re
 import secrets
 import statistics
 import sys
@@ -43,9 +43,8 @@ from itsdangerous import TimestampSigner
 from sqlalchemy import event
 from werkzeug.test import EnvironBuilder
 
-from bench.load.phones import AnswerMaker, marker_for
+from bench.load.phones import AnswerMaker, hidden_tokens, marker_for
 
-HIDDEN = re.compile(r'name="(csrf_token|started)" value="([^"]*)"|value="([^"]*)" name="(csrf_token|started)"')
 
 
 def recreate_database(database: str, seed_responses: int, extra_centres: int) -> None:
@@ -151,6 +150,31 @@ class DatabaseMeter:
         return ticks / os.sysconf("SC_CLK_TCK")
 
 
+class CollectorMeter:
+    """Wall time in the garbage collector, by generation (its pauses are part of the requests' CPU)."""
+
+    def __init__(self):
+        self.seconds = [0.0, 0.0, 0.0]
+        self.counts = [0, 0, 0]
+        self._began = 0.0
+        self._on = False
+        gc.callbacks.append(self._callback)
+
+    def start(self):
+        self._on = True
+
+    def _callback(self, phase, info):
+        if phase == "start":
+            self._began = time.perf_counter()
+        elif self._on:
+            self.seconds[info["generation"]] += time.perf_counter() - self._began
+            self.counts[info["generation"]] += 1
+
+    def line(self, phones: int) -> str:
+        parts = [f"gen {g}: {self.counts[g]} × ({self.seconds[g] * 1000:.1f} ms)" for g in range(3)]
+        return f"garbage collector: {'; '.join(parts)}; {sum(self.seconds) * 1000 / phones:.2f} ms per phone (GET + POST)"
+
+
 def backdated_start(secret: str, center_code: str, seconds: float) -> str:
     """A start token as if the form had been served ``seconds`` ago (the phone held the form)."""
     from app.services.form_start import SALT
@@ -186,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sort", default="cumulative", help="pstats order of the printed functions (cumulative, tottime, ...)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="a configuration override, for experiments")
+    parser.add_argument("--no-gc-freeze", action="store_true",
+                        help="leave the loaded app's objects to the garbage collector (gunicorn.conf.py freezes them before forking)")
     parser.add_argument("--fresh", action="store_true", help="recreate the database first (drops it)")
     parser.add_argument("--seed-responses", type=int, default=2000, help="demo responses in a fresh database")
     parser.add_argument("--extra-centres", type=int, default=1000, help="centres added to a fresh database")
@@ -201,6 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     with app.app_context():
         meter = DatabaseMeter(db.engine)
     centres, fields = centres_and_fields(app)
+    if not args.no_gc_freeze:
+        gc.collect()
+        gc.freeze()
+    collector = CollectorMeter()
     centres = centres[: args.centres or None]
     rng = random.Random(args.seed)
     maker = AnswerMaker(fields, rng)
@@ -224,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     run_id = secrets.token_hex(3)
     for n in range(args.warmup + args.requests):
         measured = n >= args.warmup
+        if n == args.warmup:
+            collector.start()
         code, instrument = rng.choice(centres)
         address = f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
         path = f"/s/{code}"
@@ -231,12 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         if not status.startswith("200"):
             raise SystemExit(f"GET {path}: {status}")
         cookies = "; ".join(c.split(";", 1)[0] for c in headers.get("set-cookie", []))
-        tokens = {}
-        for match in HIDDEN.finditer(body.decode("utf-8")):
-            if match.group(1):
-                tokens[match.group(1)] = match.group(2)
-            else:
-                tokens[match.group(4)] = match.group(3)
+        tokens = hidden_tokens(body)
         pairs = maker.answers(instrument, marker_for(run_id, n))
         form = [("csrf_token", tokens["csrf_token"]), ("started", backdated_start(app.config["SECRET_KEY"], code, args.held)),
                 ("website", ""), *pairs]
@@ -247,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.requests} phones over {len(centres)} centres on {args.database}, limiter {args.redis or 'memory'}, run {run_id}")
     summarise("GET  /s/<centre>", *results["get"])
     summarise("POST /s/<centre>", *results["post"])
+    print(collector.line(args.requests), "(gc.freeze() after loading)" if not args.no_gc_freeze else "(no gc.freeze())")
     if profiles:
         args.profile.mkdir(parents=True, exist_ok=True)
         for kind, profile in profiles.items():

@@ -171,3 +171,11 @@ def test_blank_page_is_reused_but_tokens_are_each_phones_own(app, survey_center,
     survey_center.name_vi = "Trung tâm Phục vụ hành chính công phường Đổi Tên"
     db.session.commit()
     assert "phường Đổi Tên" in app.test_client().get("/s/qn-test").get_data(as_text=True)
+
+
+def test_the_load_generator_reads_the_tokens_a_browser_sends(survey_center, client):
+    from bench.load.phones import hidden_tokens
+
+    page = client.get("/s/qn-test").get_data()
+    assert hidden_tokens(page) == hidden_inputs(page.decode("utf-8"))
+    assert set(hidden_tokens(page)) == {"csrf_token", "started"}
