@@ -246,9 +246,17 @@ def _survey_limits(view):
     return view
 
 
+def _page_view_without_transaction() -> None:
+    """A page view only reads (the centre, the fields, a link): its statements run without a
+    transaction, which spares the BEGIN and ROLLBACK round trips (5 → 3 per page view)."""
+    if request.method == "GET":
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 @bp.route("/s/<center_code>", methods=["GET", "POST"])
 @_survey_limits
 def survey(center_code: str):
+    _page_view_without_transaction()
     center = _open_center_or_404(center_code)
     origin = None
     token = request.args.get("t")
@@ -263,6 +271,7 @@ def survey(center_code: str):
 @bp.route("/r/<token>", methods=["GET", "POST"])
 @_survey_limits
 def dossier_survey(token: str):
+    _page_view_without_transaction()
     try:
         link = find_dossier_link(db.session, current_app.config, token, now_utc())
     except LinkError as error:

@@ -179,3 +179,26 @@ def test_the_load_generator_reads_the_tokens_a_browser_sends(survey_center, clie
     page = client.get("/s/qn-test").get_data()
     assert hidden_tokens(page) == hidden_inputs(page.decode("utf-8"))
     assert set(hidden_tokens(page)) == {"csrf_token", "started"}
+
+
+def test_page_views_read_without_a_transaction_and_submissions_write_in_one(app, survey_center, client, db):
+    from sqlalchemy import event
+
+    from app.extensions import db as app_db
+
+    with app.app_context():
+        engine = app_db.engine
+    levels = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        levels.append(conn.get_execution_options().get("isolation_level"))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        tokens = hidden_inputs(client.get("/s/qn-test").get_data(as_text=True))
+        assert levels and set(levels) == {"AUTOCOMMIT"}
+        levels.clear()
+        assert client.post("/s/qn-test", data={**tokens, **complete_answers()}).status_code == 303
+        assert levels and "AUTOCOMMIT" not in levels
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
