@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 
 from bench.load import database, machine
 from bench.load.copy_ceiling import copy_ceiling
-from bench.load.phones import AnswerMaker, PhoneSettings, Phones, Summary
+from bench.load.phones import AnswerMaker, PhoneSettings, Phones, Summary, event_loop
 from bench.load.phones import run as run_loop
 from bench.load.stack import (
     ROOT, Gunicorn, SystemServices, add_centres, drop_database, ensure_database, log, prepare_database, production_environment,
@@ -207,7 +207,7 @@ async def run(args, server: Gunicorn, dsn: str) -> dict:
 def report(result: dict, info: dict, args, pg: dict) -> None:
     print("\n== summary ==")
     print(f"machine: {info['nproc']} cores ({info['cpu']}), {info['ram']} RAM; PostgreSQL {pg['server_version']}; commit {info['commit']}")
-    print(f"gunicorn: {args.workers or 'default'} workers × {args.threads} threads (gunicorn.conf.py); generator on the same machine")
+    print(f"gunicorn: {args.workers or 'default'} workers × {args.threads} threads (gunicorn.conf.py); generator on the same machine ({event_loop()})")
     views, submits = best(result["views"]), best(result["submits"])
     if views:
         s = views["summary"]
@@ -267,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     server = Gunicorn(env, args.bind, OUT / "loadtest-gunicorn.log", workers=args.workers, threads=args.threads)
     server.start()
     pg = database.server_settings(dsn)
-    print(f"machine: nproc {info['nproc']}, {info['cpu']}, {info['ram']} RAM, Python {info['python']}, commit {info['commit']}")
+    print(f"machine: nproc {info['nproc']}, {info['cpu']}, {info['ram']} RAM, Python {info['python']}, commit {info['commit']}, "
+          f"generator event loop {event_loop()}")
     print(f"PostgreSQL {pg['server_version']} (max_connections {pg['max_connections']}, shared_buffers {pg['shared_buffers']}, "
           f"synchronous_commit {pg['synchronous_commit']}); gunicorn log {server.logfile.relative_to(ROOT)}")
     try:
