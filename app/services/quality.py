@@ -7,11 +7,12 @@ response, so an export right after a submission shows them.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict, defaultdict
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, case, exists, func, or_, select, union_all
+from sqlalchemy import and_, bindparam, case, exists, func, literal_column, or_, select, true, union, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -61,11 +62,23 @@ def centre_baseline(session: Session, center_id: int, submitted_at: datetime, ru
     return baseline
 
 
+def _constants(values) -> list:
+    """Codes of the shipped instruments as SQL literals: written into a statement once, when it is
+    compiled, rather than expanded into it at every execution as parameters would be."""
+    for value in values:
+        if not _CODE.fullmatch(value):
+            raise ValueError(f"not a plain code: {value!r}")
+    return [literal_column(f"'{value}'") for value in values]
+
+
+_CODE = re.compile(r"[A-Za-z0-9_.+-]{1,32}")
+
+
 def _is_scale_answer():
     """A satisfaction answer (1–5 to a scale question); the constant codes are written into the SQL."""
     return and_(
-        Answer.question_code.in_(bindparam("scale_codes", sorted(scale_question_codes()), expanding=True, literal_execute=True)),
-        Answer.value.in_(bindparam("scale_values", SCALE_VALUES, expanding=True, literal_execute=True)),
+        Answer.question_code.in_(_constants(sorted(scale_question_codes()))),
+        Answer.value.in_(_constants(SCALE_VALUES)),
     )
 
 
@@ -96,7 +109,7 @@ def _baseline_statement():
     return select(
         func.count(),
         func.count().filter(counted.c.lowest == "5"),
-        func.count().filter(counted.c.lowest.in_(("4", "5"))),
+        func.count().filter(counted.c.lowest.in_(_constants(("4", "5")))),
     )
 
 
@@ -118,12 +131,14 @@ RECENT_LIMIT = 500
 
 @lru_cache(maxsize=1)
 def _recent_statements():
-    """The two look-ups of ``_recent``, built once (building them costs more than running them).
+    """The look-ups of ``_recent``, built once (building them costs more than running them).
 
     Responses: the last hours at the centre, by the same device anywhere and from the same
     network anywhere, as three indexed look-ups (one OR across two tables would use no index),
-    each keeping its newest RECENT_LIMIT, sent as one UNION ALL. Answers: per response, how many
-    of each satisfaction code and how many others, counted in SQL.
+    each keeping its newest RECENT_LIMIT. Answers: per response, how many of each satisfaction
+    code and how many others, counted in SQL. On PostgreSQL both in one statement: the distinct
+    responses, each joined (LATERAL) to its counts, a look-up in the answers' unique index per
+    response; elsewhere the responses as one UNION ALL, then their answers.
     """
     columns = (
         Response.id, Response.submitted_at, Response.started_at, Response.center_id,
@@ -143,33 +158,50 @@ def _recent_statements():
     ]
     newest = [lookup.order_by(Response.submitted_at.desc()).limit(RECENT_LIMIT).subquery() for lookup in lookups]
     responses = union_all(*(select(subquery) for subquery in newest))
-    is_scale = _is_scale_answer()
-    scale_value = case((is_scale, Answer.value))
+    scale_value = case((_is_scale_answer(), Answer.value))
     answers = (
         select(Answer.response_id, scale_value, func.count())
         .where(Answer.response_id.in_(bindparam("ids", expanding=True)))
         .group_by(Answer.response_id, scale_value)
     )
-    return responses, answers
+    distinct = union(*(select(subquery) for subquery in newest)).subquery("recent")
+    counts = (
+        select(scale_value.label("scale_value"), func.count().label("answers"))
+        .where(Answer.response_id == distinct.c.id)
+        .group_by(scale_value)
+        .lateral("counts")
+    )
+    together = select(distinct, counts.c.scale_value, counts.c.answers).select_from(distinct.outerjoin(counts, true()))
+    return responses, answers, together
 
 
 def _recent(session: Session, center_id: int, device: str | None, network: str | None, now: datetime) -> list[Submission]:
     """The last hours at the centre plus the same device or network anywhere, oldest first."""
-    responses, answers = _recent_statements()
+    responses, answers, together = _recent_statements()
     connection = session.connection()
-    found = connection.execute(
-        responses, {"center_id": center_id, "since": now - RECENT_WINDOW, "device": device, "network": network}
-    )
-    rows = {row.id: row for row in found}
-    if not rows:
-        return []
-    ordered = sorted(rows.values(), key=lambda r: (r.submitted_at, r.id))
+    params = {"center_id": center_id, "since": now - RECENT_WINDOW, "device": device, "network": network}
     counts, scale = defaultdict(int), defaultdict(tuple)
-    for response_id, value, count in connection.execute(answers, {"ids": list(rows)}):
+
+    def add(response_id, value, count):
         counts[response_id] += count
         if value is not None:
             # The rules look only at which codes were given and how many, not at their order.
             scale[response_id] += (value,) * count
+
+    if connection.dialect.name == "postgresql":
+        rows = {}
+        for row in connection.execute(together, params):
+            rows.setdefault(row.id, row)
+            if row.answers:
+                add(row.id, row.scale_value, row.answers)
+    else:
+        rows = {row.id: row for row in connection.execute(responses, params)}
+        if rows:
+            for response_id, value, count in connection.execute(answers, {"ids": list(rows)}):
+                add(response_id, value, count)
+    if not rows:
+        return []
+    ordered = sorted(rows.values(), key=lambda r: (r.submitted_at, r.id))
     return [
         Submission(
             key=row.id,

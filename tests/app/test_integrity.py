@@ -258,3 +258,34 @@ def test_varied_honest_answers_at_a_normal_pace_are_not_flagged_as_a_burst(app, 
         assert submit(app.test_client(), answers=answers).status_code == 303
     codes = {f.code for f in db.session.scalars(select(ResponseFlag))}
     assert not codes & {"centre_burst", "network_burst", "device_repeat", "straight_line_fast"}
+
+
+def test_recent_responses_are_each_found_once_with_their_answers_counted(app, survey_center, always_open, db):
+    """The fraud checks' look-up (one statement on PostgreSQL, two elsewhere): a response found
+    both at the centre and from the same network appears once, with every answer counted."""
+    from app.models import Answer
+    from app.services.quality import _recent, scale_question_codes
+    from app.timeutil import now_utc, today_in_vietnam
+
+    for index in range(3):
+        answers = complete_answers()
+        answers["HL"] = "345"[index]
+        assert submit(app.test_client(), answers=answers).status_code == 303
+    expected = {}
+    for answer in db.session.scalars(select(Answer)):
+        count, scale = expected.get(answer.response_id, (0, []))
+        if answer.question_code in scale_question_codes() and answer.value in ("1", "2", "3", "4", "5"):
+            scale = scale + [answer.value]
+        expected[answer.response_id] = (count + 1, scale)
+    with app.app_context():
+        from app.extensions import db as app_db
+
+        network = network_hash(app.config, "127.0.0.1", today_in_vietnam())
+        found = _recent(app_db.session, survey_center.id, None, network, now_utc())
+        app_db.session.rollback()
+    assert [s.key for s in found] == sorted(expected)
+    for submission in found:
+        count, scale = expected[submission.key]
+        assert submission.answer_count == count
+        assert sorted(submission.scale_answers) == sorted(scale)
+        assert submission.network == network
