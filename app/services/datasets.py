@@ -16,13 +16,13 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from analysis import PostStratification, Raking, StatisticsDesign, SufficientStatistics, indices_from_statistics
 from app.models import AdministrativeUnit, Answer, Field, InstrumentVersion, MonthTally, Response, ServiceCenter
 from app.services.response_sql import kept_when_excluding_flagged, period_expression, period_from_parts
-from app.services.tallies import is_quarter, months_of, usable_periods
+from app.services.tallies import is_quarter, month_bounds, months_of, usable_periods
 from app.timeutil import VIETNAM
 from surveys import Instrument, load_instrument
 
@@ -207,7 +207,7 @@ def sufficient_tables(
     conditions = _conditions(scope)
     periods, covered = _tallied_periods(session, scope, monthly="period" in cells and selection.period == "month")
     if covered:  # whole months already counted are read from their tallies, the rest live
-        conditions.append(period_expression(dialect, "month").not_in(covered))
+        conditions.append(_outside(covered))
     if periods and not _in_memory(session):  # the tallies read on a connection of their own meanwhile
         engine = session.get_bind()
 
@@ -248,8 +248,10 @@ def _grouped(session: Session, conditions: list, statements) -> list[list[tuple]
     low, high, count = session.execute(
         select(func.min(Response.id), func.max(Response.id), func.count()).where(*conditions)
     ).one()
-    if not count or count < PARALLEL_MIN_RESPONSES:
+    if not count:
         return [_rows(session.connection(), statement) for statement in statements(conditions)]
+    if count < PARALLEL_MIN_RESPONSES:  # the range still spares reading answers outside it
+        return [_rows(session.connection(), statement) for statement in statements(conditions, (low, high))]
     step = (high - low) // PARALLEL_PARTS + 1
     ranges = [(start, min(start + step - 1, high)) for start in range(low, high + 1, step)]
 
@@ -272,12 +274,28 @@ def _tallied_periods(session: Session, scope: _Scope, monthly: bool) -> tuple[li
     return quarters + months, sorted(covered | set(months))
 
 
+def _outside(months: list[str]):
+    """Responses outside the months (Vietnam time): ranges of ``submitted_at``, which its index
+    serves, rather than each response's month compared with the list."""
+    runs: list[list[date]] = []  # first day, day after the last
+    for month in sorted(months):
+        first, last = month_bounds(month)
+        if runs and runs[-1][1] == first:
+            runs[-1][1] = last + timedelta(days=1)
+        else:
+            runs.append([first, last + timedelta(days=1)])
+    bounds = [datetime.combine(day, time(), VIETNAM) for run in runs for day in run]
+    column = Response.submitted_at
+    between = [and_(column >= start, column < end) for start, end in zip(bounds[1::2], bounds[2::2])]
+    return or_(column < bounds[0], *between, column >= bounds[-1])
+
+
 def _tallied(connection, scope: _Scope, periods: list[str], cells: list[str], period: str, questions, multi) -> list[list[tuple]]:
     """The rows of ``sufficient_tables``' statements for whole months and quarters, from
     ``month_tallies`` (the rows of a cell may repeat: one from the quarters, one from the months)."""
     if connection.dialect.name == "postgresql":
         # Room to aggregate a year of tallies in memory; only for this connection's transaction.
-        connection.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+        connection.exec_driver_sql("SET LOCAL work_mem = '256MB'")
     tables: list[list[tuple]] = [[], [], []] if multi else [[], []]
     quarters = [key for key in periods if is_quarter(key)]
     months = [key for key in periods if not is_quarter(key)]

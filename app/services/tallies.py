@@ -57,10 +57,10 @@ def months_of(quarter: str) -> list[str]:
 def _bounds(key: str) -> tuple[date, date]:
     """First and last day of a month (``YYYY-MM``) or a quarter (``YYYY-Qn``)."""
     first_month, last_month = (months_of(key)[0], months_of(key)[-1]) if is_quarter(key) else (key, key)
-    return _month_bounds(first_month)[0], _month_bounds(last_month)[1]
+    return month_bounds(first_month)[0], month_bounds(last_month)[1]
 
 
-def _month_bounds(month: str) -> tuple[date, date]:
+def month_bounds(month: str) -> tuple[date, date]:
     """First and last day of ``YYYY-MM``."""
     first = date(int(month[:4]), int(month[5:7]), 1)
     following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
@@ -174,7 +174,7 @@ def _clear(session: Session, version_id: int, month: str) -> None:
 
 
 def _tally(session: Session, version_id: int, month: str, fingerprint: str, multi: list[str]) -> None:
-    first, last = _month_bounds(month)
+    first, last = month_bounds(month)
     _clear(session, version_id, month)
     responses = (
         select(
