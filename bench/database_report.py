@@ -8,8 +8,8 @@ Run from the repository root::
 
 The data are ``bench/generate_responses.py``'s (the same file as ``run_report_bench.py``, made on
 first use in ``bench/out/``). They are loaded into a database of their own (PostgreSQL
-``sipas_bench_report`` on 127.0.0.1:5432, or ``bench/out/report-<rows>.sqlite``) migrated with the
-app's migrations: units, centres and fields through the models, then the responses, their answers
+``sipas_bench_report_<rows>`` on 127.0.0.1:5432, or ``bench/out/report-<rows>.sqlite``) migrated
+with the app's migrations: units, centres and fields through the models, then the responses, their answers
 in long format and their flags with ``COPY`` (PostgreSQL) or ``executemany`` (SQLite). Loading is
 timed and printed but is not part of the report.
 
@@ -49,7 +49,6 @@ from bench.run_report_bench import ensure_data, machine  # noqa: E402
 
 INSTRUMENT = "sipas-dvhcc-2023@1"
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-PG_DATABASE = "sipas_bench_report"
 # Columns of the export that are stored on the response, not as answers.
 RESPONSE_FIELDS = ("response_id", "submitted_at", "instrument", "center_code", "province_code", "district_code",
                    "commune_code", "level", "field_code", "channel", "locale", "source", "flags")
@@ -58,9 +57,13 @@ MULTI_QUESTIONS = ("UT",)
 CHUNK = 100_000
 
 
+def pg_database(rows: int) -> str:
+    return f"sipas_bench_report_{rows}"
+
+
 def database_url(engine: str, rows: int) -> str:
     if engine == "postgresql":
-        return f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_DATABASE}"
+        return f"postgresql+psycopg://postgres@127.0.0.1:5432/{pg_database(rows)}"
     return f"sqlite:///{OUT / f'report-{rows}.sqlite'}"
 
 
@@ -72,8 +75,8 @@ def recreate_database(engine: str, rows: int) -> None:
 
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{PG_DATABASE}"'))
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{pg_database(rows)}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{pg_database(rows)}"'))
     admin.dispose()
 
 
