@@ -9,9 +9,9 @@ Run from the repository root::
 The data are ``bench/generate_responses.py``'s (the same file as ``run_report_bench.py``, made on
 first use in ``bench/out/``). They are loaded into a database of their own (PostgreSQL
 ``sipas_bench_report_<rows>`` on 127.0.0.1:5432, or ``bench/out/report-<rows>.sqlite``) migrated
-with the app's migrations: units, centres and fields through the models, then the responses, their answers
-in long format and their flags with ``COPY`` (PostgreSQL) or ``executemany`` (SQLite). Loading is
-timed and printed but is not part of the report.
+with the app's migrations: units, centres and fields through the models, then the responses,
+their answers in long format and their flags with ``COPY`` (PostgreSQL) or ``executemany``
+(SQLite). Loading is timed and printed but is not part of the report.
 
 The report is then timed in a fresh process, as the analyst's page or ``/api/v1/indices`` computes
 it: ``app.services.datasets.index_table`` with every index of ``sipas-dvhcc-2023@1`` by centre ×
