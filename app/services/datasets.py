@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 from analysis import PostStratification, Raking, StatisticsDesign, SufficientStatistics, indices_from_statistics
 from app.models import AdministrativeUnit, Answer, Field, InstrumentVersion, MonthTally, Response, ServiceCenter
 from app.services.response_sql import kept_when_excluding_flagged, period_expression, period_from_parts
-from app.services.tallies import is_quarter, month_bounds, months_of, usable_periods
+from app.services.tallies import is_quarter, month_bounds, months_of, still_matching, tallied_periods
 from app.timeutil import VIETNAM
 from surveys import Instrument, load_instrument
 
@@ -205,22 +205,29 @@ def sufficient_tables(
 
     scope = _scope(session, selection)
     conditions = _conditions(scope)
-    periods, covered = _tallied_periods(session, scope, monthly="period" in cells and selection.period == "month")
-    if covered:  # whole months already counted are read from their tallies, the rest live
-        conditions.append(_outside(covered))
-    if periods and not _in_memory(session):  # the tallies read on a connection of their own meanwhile
+    monthly = "period" in cells and selection.period == "month"
+    stored = tallied_periods(session, scope.version_id, scope.since, scope.until)
+    if stored and not _in_memory(session):
+        # The tallies are read, a query per month or quarter on connections of their own, while
+        # their fingerprints are checked and the rest is grouped from the answers; a month or a
+        # quarter that no longer matches is dropped, and its months are read from the answers.
         engine = session.get_bind()
 
-        def tallied() -> list[list[tuple]]:
+        def tallied(key: str) -> list[list[tuple]]:
             with engine.connect() as connection:
-                return _tallied(connection, scope, periods, cells, selection.period, questions, multi)
+                return _tallied(connection, scope, [key], cells, selection.period, questions, multi)
 
-        with ThreadPoolExecutor(1) as pool:
-            reading = pool.submit(tallied)
-            tables = _grouped(session, conditions, statements)
-            counted = reading.result()
+        with ThreadPoolExecutor(PARALLEL_PARTS) as pool:
+            readings = {key: pool.submit(tallied, key) for key in _chosen(set(stored), monthly)[0]}
+            periods, covered = _chosen(still_matching(session, scope.version_id, stored), monthly)
+            for key in set(readings) - set(periods):
+                readings.pop(key).cancel()
+            readings.update({key: pool.submit(tallied, key) for key in periods if key not in readings})
+            tables = _grouped(session, _outside(covered, conditions), statements)
+            counted = _joined([readings[key].result() for key in periods]) if periods else []
     else:
-        tables = _grouped(session, conditions, statements)
+        periods, covered = _chosen(still_matching(session, scope.version_id, stored), monthly)
+        tables = _grouped(session, _outside(covered, conditions), statements)
         counted = _tallied(session.connection(), scope, periods, cells, selection.period, questions, multi) if periods else []
     for table, rows in zip(tables, counted):
         table.extend(rows)
@@ -260,23 +267,29 @@ def _grouped(session: Session, conditions: list, statements) -> list[list[tuple]
             return [_rows(connection, s) for s in statements([*conditions, Response.id.between(*bounds)], bounds)]
 
     with ThreadPoolExecutor(len(ranges)) as pool:
-        parts = list(pool.map(part, ranges))
-    return [[row for result in parts for row in result[i]] for i in range(len(parts[0]))]
+        return _joined(list(pool.map(part, ranges)))
 
 
-def _tallied_periods(session: Session, scope: _Scope, monthly: bool) -> tuple[list[str], list[str]]:
-    """The tallied quarters and months to read (quarters unless the report is by month), and
-    every month they cover, which is not read from the answers."""
-    usable = usable_periods(session, scope.version_id, scope.since, scope.until)
+def _joined(parts: list[list[list[tuple]]]) -> list[list[tuple]]:
+    """The rows of each statement from several parts of the selection, one after the other."""
+    return [[row for part in parts for row in part[i]] for i in range(len(parts[0]))]
+
+
+def _chosen(usable: set[str], monthly: bool) -> tuple[list[str], list[str]]:
+    """Of the usable tallied months and quarters, those to read (quarters unless the report is
+    by month, and the months no quarter covers), and every month they cover."""
     quarters = [] if monthly else sorted(key for key in usable if is_quarter(key))
     covered = {month for quarter in quarters for month in months_of(quarter)}
     months = sorted(key for key in usable if not is_quarter(key) and key not in covered)
     return quarters + months, sorted(covered | set(months))
 
 
-def _outside(months: list[str]):
-    """Responses outside the months (Vietnam time): ranges of ``submitted_at``, which its index
-    serves, rather than each response's month compared with the list."""
+def _outside(months: list[str], conditions: list) -> list:
+    """``conditions`` and, if there are ``months`` (Vietnam time) read from the tallies, not
+    in them: ranges of ``submitted_at``, which its index serves, rather than each response's
+    month compared with the list."""
+    if not months:
+        return conditions
     runs: list[list[date]] = []  # first day, day after the last
     for month in sorted(months):
         first, last = month_bounds(month)
@@ -287,7 +300,7 @@ def _outside(months: list[str]):
     bounds = [datetime.combine(day, time(), VIETNAM) for run in runs for day in run]
     column = Response.submitted_at
     between = [and_(column >= start, column < end) for start, end in zip(bounds[1::2], bounds[2::2])]
-    return or_(column < bounds[0], *between, column >= bounds[-1])
+    return [*conditions, or_(column < bounds[0], *between, column >= bounds[-1])]
 
 
 def _tallied(connection, scope: _Scope, periods: list[str], cells: list[str], period: str, questions, multi) -> list[list[tuple]]:

@@ -100,17 +100,26 @@ def _stored(session: Session, version_id: int) -> dict[str, str]:
     return dict(rows.all())
 
 
-def usable_periods(session: Session, version_id: int, since: date | None, until: date | None) -> set[str]:
-    """Months and quarters wholly between ``since`` and ``until`` whose tallies still match."""
-    stored = _stored(session, version_id)
-    inside = {
-        key for key in stored
+def tallied_periods(session: Session, version_id: int, since: date | None, until: date | None) -> dict[str, str]:
+    """Months and quarters wholly between ``since`` and ``until`` that have tallies, with the
+    fingerprints they were counted with."""
+    return {
+        key: fingerprint for key, fingerprint in _stored(session, version_id).items()
         if (since is None or _bounds(key)[0] >= since) and (until is None or _bounds(key)[1] <= until)
     }
-    if not inside:
+
+
+def still_matching(session: Session, version_id: int, tallied: dict[str, str]) -> set[str]:
+    """Those of the ``tallied`` months and quarters whose fingerprints still match."""
+    if not tallied:
         return set()
     current = fingerprints(session, version_id)
-    return {key for key in inside if _fingerprint(current, key) == stored[key]}
+    return {key for key, fingerprint in tallied.items() if _fingerprint(current, key) == fingerprint}
+
+
+def usable_periods(session: Session, version_id: int, since: date | None, until: date | None) -> set[str]:
+    """Months and quarters wholly between ``since`` and ``until`` whose tallies still match."""
+    return still_matching(session, version_id, tallied_periods(session, version_id, since, until))
 
 
 @dataclass(frozen=True)
