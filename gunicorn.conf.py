@@ -3,9 +3,9 @@
 The settings and why (what they hold on a 2-core machine is in bench/load/RESULTS.md):
 
 - The survey is CPU-bound Python with short waits on PostgreSQL and Redis in between
-  (``bench/load/profile_requests.py``: a page view ≈ 2 ms of CPU in 2.5 ms, a submission ≈ 7 ms
-  of CPU in 11 ms, the rest waiting). Processes, not threads, use the cores: keeping 2 cores
-  busy needs about 2 × 11 / 7 ≈ 3 requests in flight, more while PostgreSQL (and here the load
+  (``bench/load/profile_requests.py``: a page view ≈ 2 ms of CPU in 2.5 ms, a submission ≈ 6.5 ms
+  of CPU in 10 ms, the rest waiting). Processes, not threads, use the cores: keeping 2 cores
+  busy needs about 2 × 10 / 6.5 ≈ 3 requests in flight, more while PostgreSQL (and here the load
   generator) take their share of the same cores. Default ``2 × cores + 1`` (5 on 2 cores), which
   leaves room for workers whose requests all wait; more workers would only share the same cores
   (and each warms its own caches), ``GUNICORN_WORKERS`` overrides.
@@ -14,7 +14,15 @@ The settings and why (what they hold on a 2-core machine is in bench/load/RESULT
   throughput either way), but a worker keeps answering while one of its requests waits on the
   database or on a slow client, and keep-alive connections are served. A second thread costs a
   little GIL switching; with ``sync`` workers every wait idles a whole process, so more
-  processes (and connections) would be needed for the same requests in flight.
+  processes (and connections) would be needed for the same requests in flight. Measured
+  (``make bench-load``, 27 November 2026): 8 ``sync`` workers cost the same CPU per request as
+  5 × 2 ``gthread`` on an idle machine (page view 2.7–2.8 against 2.6–3.1 ms, submission with
+  its page view 10.8–11.4 against 10.2–11.7 ms) and did worse beside another job (sustained 450
+  page views/s against 550, submissions failing at 110/s where gthread held them), so gthread
+  stays.
+- The loaded app's objects are frozen (``gc.freeze()``) before the workers fork: without it a
+  worker's full garbage collection walks them all, a pause of ≈ 120 ms every few hundred
+  submissions.
 - Each worker holds its own SQLAlchemy pool, sized to its threads (a thread holds one
   connection for the length of a request), plus as many overflow connections for bursts.
   The whole deployment opens at most ``workers × threads × 2`` connections, which must stay
