@@ -84,13 +84,21 @@ EXTRA_OVERRIDES = json.loads(os.environ.get("SIPAS_APP_OVERRIDES") or "{}")
 wsgi_app = f"app:create_app(overrides={ {'SQLALCHEMY_ENGINE_OPTIONS': ENGINE_OPTIONS, **EXTRA_OVERRIDES}!r})"
 
 # The app's own log lines (database errors, the rate limiter falling back to memory when Redis
-# is down) go to gunicorn's error log with the same format. Configured in on_starting rather than
-# as gunicorn's logconfig_dict: with a logging configuration gunicorn builds every request's
-# access-log line (≈ 0.05 ms of a worker's CPU) even when nothing would write it.
+# is down) go to standard error, which is gunicorn's error log here (errorlog = "-"), with
+# gunicorn's timestamp, pid and level prefix followed by the logger's name. Configured in
+# on_starting rather than as gunicorn's logconfig_dict: with a logging configuration gunicorn
+# builds every request's access-log line (≈ 0.05 ms of a worker's CPU) even when nothing would
+# write it.
 APP_LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"}},
+    "formatters": {
+        "plain": {
+            "format": "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+            # gunicorn's own error-log date format (gunicorn.glogging.Logger.datefmt).
+            "datefmt": "[%Y-%m-%d %H:%M:%S %z]",
+        }
+    },
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}},
     "root": {"level": "WARNING", "handlers": ["stderr"]},
     "loggers": {
