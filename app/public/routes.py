@@ -95,7 +95,7 @@ def _survey_page(center, *, poster_origin=None, dossier_link=None):
     language = current_language()
     fixed = {"field_code": dossier_link.field.code} if dossier_link and dossier_link.field else {}
     fixed_field = dossier_link.field if dossier_link and dossier_link.field else None
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         _device_id()  # a phone's first visit gets its cookie
         page = _blank_survey(center, instrument, language, fixed_field, fields, lambda: build_survey_form(instrument, fields, language, fixed=fixed))
         return page, 200
@@ -227,7 +227,7 @@ def _store(center, instrument, fields, answers, language, started_at, now, devic
 @limiter.request_filter
 def _survey_page_view() -> bool:
     """The survey's limits count submissions only: a page view skips the limiter's bookkeeping."""
-    return request.method == "GET" and request.blueprint == bp.name
+    return request.method in ("GET", "HEAD") and request.blueprint == bp.name
 
 
 def _survey_limits(view):
@@ -249,7 +249,7 @@ def _survey_limits(view):
 def _page_view_without_transaction() -> None:
     """A page view only reads (the centre, the fields, a link): its statements run without a
     transaction, which spares the BEGIN and ROLLBACK round trips (5 → 3 per page view)."""
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 

@@ -202,3 +202,10 @@ def test_page_views_read_without_a_transaction_and_submissions_write_in_one(app,
         assert levels and "AUTOCOMMIT" not in levels
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_head_request_is_answered_like_a_page_view(survey_center, client, db):
+    """Link checkers and some browsers ask with HEAD first: the survey page exists, nothing is stored."""
+    response = client.head("/s/qn-test")
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/html")
+    assert count_responses(db) == 0
