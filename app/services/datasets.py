@@ -224,17 +224,19 @@ def sufficient_tables(
                 readings.pop(key).cancel()
             readings.update({key: pool.submit(tallied, key) for key in periods if key not in readings})
             tables = _grouped(session, _outside(covered, conditions), statements)
-            counted = _joined([readings[key].result() for key in periods]) if periods else []
+            counted = _joined([readings.pop(key).result() for key in periods]) if periods else []
     else:
         periods, covered = _chosen(still_matching(session, scope.version_id, stored), monthly)
         tables = _grouped(session, _outside(covered, conditions), statements)
         counted = _tallied(session.connection(), scope, periods, cells, selection.period, questions, multi) if periods else []
     for table, rows in zip(tables, counted):
         table.extend(rows)
+    del counted
     respondents = pd.DataFrame(tables[0], columns=[*cells, "count"])
     answers = pd.DataFrame(tables[1], columns=[*cells, "question", "answer", "count"])
+    answered = pd.DataFrame(tables[2], columns=[*cells, "question", "answered"]) if multi else None
+    tables.clear()  # the rows as tuples are let go before the roll-up copies the frames
     if multi:
-        answered = pd.DataFrame(tables[2], columns=[*cells, "question", "answered"])
         answers = _options_as_questions(answers, answered, cells, multi)
     centers = _centers(session)
     fields = dict(session.execute(select(Field.id, Field.code)).all())
