@@ -14,10 +14,10 @@ order (working days, office hours), and answers from the model of the demo seed
 (``app/services/demo.py``): a level of satisfaction per centre and field, a leniency per
 respondent, items of one element that move together, "không áp dụng" (``9``) for results not yet
 received and for feedback never given, a few skipped optional items, demographics left blank by
-some, multiple choices joined by ``;``, free-text comments with commas, quotes,
-line breaks and Vietnamese diacritics, and a few quality flags. The overall question (``HL``)
-follows the elements with unequal weights (``KQ`` and ``TT`` matter most), so that a key-driver
-analysis has something to find.
+some, multiple choices joined by ``;``, free-text comments with commas, quotes, line breaks and
+Vietnamese diacritics, and a few quality flags. The overall question (``HL``) follows the
+elements with unequal weights (``KQ`` and ``TT`` matter most), so that a key-driver analysis has
+something to find.
 
 The totals file holds the number of dossiers per ``center_code,field_code`` cell that received
 responses (responses are 5–30 % of dossiers, varying by centre and field), for
