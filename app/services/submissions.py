@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-
 from functools import lru_cache
 
 from sqlalchemy import Text, bindparam, cast, func, insert, select, text, true
