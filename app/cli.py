@@ -17,9 +17,9 @@ from app.extensions import db
 from app.services import audit
 from app.models import ServiceCenter
 from app.services.demo import seed_demo
-from app.services.export import iter_export_rows, vietnam_day_bounds
+from app.services.export import iter_export_rows
 from app.services.instruments import ensure_published
-from app.timeutil import now_utc, today_in_vietnam
+from app.timeutil import now_utc, today_in_vietnam, vietnam_day_bounds
 from surveys import available_instruments, load_instrument
 
 sipas_cli = AppGroup("sipas", help="SIPAS platform commands.")

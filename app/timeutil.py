@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -14,3 +14,10 @@ def now_utc() -> datetime:
 
 def today_in_vietnam() -> date:
     return now_utc().astimezone(VIETNAM).date()
+
+
+def vietnam_day_bounds(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
+    """``since`` from 00:00 and ``until`` to the end of that day, Vietnam time."""
+    start = datetime.combine(since, time(), VIETNAM) if since else None
+    end = datetime.combine(until + timedelta(days=1), time(), VIETNAM) if until else None
+    return start, end

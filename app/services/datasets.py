@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 import pandas as pd
 from sqlalchemy import and_, func, or_, select
@@ -23,7 +23,7 @@ from analysis import PostStratification, Raking, StatisticsDesign, SufficientSta
 from app.models import AdministrativeUnit, Answer, Field, InstrumentVersion, MonthTally, Response, ServiceCenter
 from app.services.response_sql import kept_when_excluding_flagged, period_expression, period_from_parts
 from app.services.tallies import is_quarter, month_bounds, months_of, still_matching, tallied_periods
-from app.timeutil import VIETNAM
+from app.timeutil import vietnam_day_bounds
 from surveys import Instrument, load_instrument
 
 #: Columns an analyst may report by, stratify on or weight by on the database path.
@@ -95,10 +95,11 @@ def _scope(session: Session, selection: Selection) -> _Scope:
 def _conditions(scope: _Scope, table=Response) -> list:
     """WHERE conditions for the scope on ``Response`` or, without the dates, on ``MonthTally``."""
     conditions = [table.instrument_version_id == scope.version_id]
-    if table is Response and scope.since:
-        conditions.append(Response.submitted_at >= datetime.combine(scope.since, time(), VIETNAM))
-    if table is Response and scope.until:
-        conditions.append(Response.submitted_at < datetime.combine(scope.until + timedelta(days=1), time(), VIETNAM))
+    start, end = vietnam_day_bounds(scope.since, scope.until)
+    if table is Response and start:
+        conditions.append(Response.submitted_at >= start)
+    if table is Response and end:
+        conditions.append(Response.submitted_at < end)
     if scope.center_ids is not None:
         conditions.append(table.center_id.in_(scope.center_ids or [-1]))
     if scope.field_codes:
@@ -292,14 +293,14 @@ def _outside(months: list[str], conditions: list) -> list:
     month compared with the list."""
     if not months:
         return conditions
-    runs: list[list[date]] = []  # first day, day after the last
+    runs: list[list[date]] = []  # first and last day of consecutive months
     for month in sorted(months):
         first, last = month_bounds(month)
-        if runs and runs[-1][1] == first:
-            runs[-1][1] = last + timedelta(days=1)
+        if runs and runs[-1][1] + timedelta(days=1) == first:
+            runs[-1][1] = last
         else:
-            runs.append([first, last + timedelta(days=1)])
-    bounds = [datetime.combine(day, time(), VIETNAM) for run in runs for day in run]
+            runs.append([first, last])
+    bounds = [moment for first, last in runs for moment in vietnam_day_bounds(first, last)]
     column = Response.submitted_at
     between = [and_(column >= start, column < end) for start, end in zip(bounds[1::2], bounds[2::2])]
     return [*conditions, or_(column < bounds[0], *between, column >= bounds[-1])]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 from typing import Iterator
 
 from sqlalchemy import select
@@ -31,13 +31,6 @@ BASE_COLUMNS = [
 ]
 # Screening answers that already have their own column.
 RESPONSE_COLUMNS = {"field_code", "channel"}
-
-
-def vietnam_day_bounds(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
-    """``since`` from 00:00 and ``until`` to the end of that day, Vietnam time."""
-    start = datetime.combine(since, time(), VIETNAM) if since else None
-    end = datetime.combine(until + timedelta(days=1), time(), VIETNAM) if until else None
-    return start, end
 
 
 def _question_columns(session: Session) -> tuple[list[str], dict[int, object]]:

@@ -30,10 +30,10 @@ from analysis.cli import _software
 from app.models import Response, ResponseReview
 from app.services.dashboards import CI, LEVEL, definitions_for, period_name, percent
 from app.services.datasets import sufficient_tables
-from app.services.export import iter_export_rows, vietnam_day_bounds
+from app.services.export import iter_export_rows
 from app.services.filters import STRATA, Filters
 from app.services.weighting_totals import apply, describe_error, plan, totals_frame
-from app.timeutil import VIETNAM
+from app.timeutil import VIETNAM, vietnam_day_bounds
 from surveys import load_instrument
 
 BREAKDOWNS = ("center_code", "commune_code", "level", "field_code", "channel")

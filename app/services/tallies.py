@@ -26,18 +26,20 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import case, delete, func, insert, literal, null, select, text
 from sqlalchemy.orm import Session
 
 from app.models import Answer, InstrumentVersion, MonthTally, Response, ResponseFlag, ResponseReview, TalliedMonth
 from app.services.response_sql import kept_when_excluding_flagged, period_expression
-from app.timeutil import VIETNAM
+from app.timeutil import vietnam_day_bounds
 from surveys import parse_instrument
 
 #: The fingerprint of a month without responses.
 EMPTY_MONTH = "0:0|0:0|0:0"
+#: The columns of ``month_tallies`` that ``_tally`` and ``_tally_quarter`` select into.
+_TALLY_COLUMNS = ["instrument_version_id", "month", "center_id", "field_id", "channel", "excludable", "question_code", "value", "count"]
 
 
 def is_quarter(key: str) -> bool:
@@ -117,11 +119,6 @@ def still_matching(session: Session, version_id: int, tallied: dict[str, str]) -
     return {key for key, fingerprint in tallied.items() if _fingerprint(current, key) == fingerprint}
 
 
-def usable_periods(session: Session, version_id: int, since: date | None, until: date | None) -> set[str]:
-    """Months and quarters wholly between ``since`` and ``until`` whose tallies still match."""
-    return still_matching(session, version_id, tallied_periods(session, version_id, since, until))
-
-
 @dataclass(frozen=True)
 class AggregateReport:
     tallied: list[tuple[str, str]]  # (instrument key, month or quarter) counted again
@@ -171,8 +168,7 @@ def _tally_quarter(session: Session, version_id: int, quarter: str, fingerprint:
         .where(MonthTally.instrument_version_id == version_id, MonthTally.month.in_(months_of(quarter)))
         .group_by(*cell)
     )
-    columns = ["instrument_version_id", "month", "center_id", "field_id", "channel", "excludable", "question_code", "value", "count"]
-    session.execute(insert(MonthTally).from_select(columns, source))
+    session.execute(insert(MonthTally).from_select(_TALLY_COLUMNS, source))
     session.add(TalliedMonth(instrument_version_id=version_id, month=quarter, fingerprint=fingerprint))
     session.flush()
 
@@ -183,7 +179,7 @@ def _clear(session: Session, version_id: int, month: str) -> None:
 
 
 def _tally(session: Session, version_id: int, month: str, fingerprint: str, multi: list[str]) -> None:
-    first, last = month_bounds(month)
+    start, end = vietnam_day_bounds(*month_bounds(month))
     _clear(session, version_id, month)
     responses = (
         select(
@@ -193,8 +189,8 @@ def _tally(session: Session, version_id: int, month: str, fingerprint: str, mult
         )
         .where(
             Response.instrument_version_id == version_id,
-            Response.submitted_at >= datetime.combine(first, time(), VIETNAM),
-            Response.submitted_at < datetime.combine(last + timedelta(days=1), time(), VIETNAM),
+            Response.submitted_at >= start,
+            Response.submitted_at < end,
         )
         .cte("month_responses")
     )
@@ -211,8 +207,7 @@ def _tally(session: Session, version_id: int, month: str, fingerprint: str, mult
             answers.add_columns(*fixed, Answer.question_code, null(), func.count(func.distinct(Answer.response_id)))
             .where(Answer.value.is_not(None), Answer.question_code.in_(multi)).group_by(*cell, Answer.question_code)
         )
-    columns = ["instrument_version_id", "month", "center_id", "field_id", "channel", "excludable", "question_code", "value", "count"]
     for source in sources:
-        session.execute(insert(MonthTally).from_select(columns, source))
+        session.execute(insert(MonthTally).from_select(_TALLY_COLUMNS, source))
     session.add(TalliedMonth(instrument_version_id=version_id, month=month, fingerprint=fingerprint))
     session.flush()

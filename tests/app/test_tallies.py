@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from app.models import MonthTally, Response, ResponseFlag, ResponseReview, TalliedMonth
 from app.services import datasets
 from app.services.datasets import IndexRequest, Selection, index_table, sufficient_tables
-from app.services.tallies import is_quarter, months_of, quarter_of, usable_periods
+from app.services.tallies import is_quarter, months_of, quarter_of, still_matching, tallied_periods
 from app.timeutil import VIETNAM, today_in_vietnam
 from tests.app.test_datasets import FULL, assert_same
 
@@ -50,7 +50,7 @@ def used_periods(app) -> set[str]:
         from app.extensions import db as app_db
 
         version = app_db.session.scalar(select(Response.instrument_version_id).limit(1))
-        return usable_periods(app_db.session, version, None, None)
+        return still_matching(app_db.session, version, tallied_periods(app_db.session, version, None, None))
 
 
 def test_aggregate_counts_finished_months_and_quarters_once(app, runner, demo):
