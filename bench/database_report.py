@@ -272,7 +272,7 @@ def load(engine: str, rows: int, responses: Path) -> dict:
 
 
 def tally(engine: str, rows: int) -> dict:
-    """``flask sipas aggregate``, the nightly job: count the finished months once."""
+    """``flask sipas aggregate``, the nightly job: count the finished months and quarters once."""
     from flask_migrate import upgrade
 
     app = make_app(database_url(engine, rows))
