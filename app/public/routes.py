@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections import OrderedDict
+from functools import partial
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -25,12 +26,26 @@ from app.services.centers import active_fields, find_open_center
 from app.services.form_start import issue_start_token, read_start_token
 from app.services.instruments import instrument_for_center
 from app.services.linkage import DEVICE_COOKIE, device_hash, network_hash
-from app.services.links import LinkError, consume_dossier_link, find_dossier_link, read_poster_token
+from app.services.links import LinkError, consume_dossier_link, find_dossier_link, find_poster, read_poster_token
 from app.services.quality import rules_from_config
 from app.services.submissions import Linkage, submit_response
+from app.services.survey_lookups import SurveyLookups
 from app.timeutil import now_utc, today_in_vietnam
 
 bp = Blueprint("public", __name__)
+
+
+@bp.record_once
+def _remember_lookups(state) -> None:
+    state.app.extensions["survey_lookups"] = SurveyLookups(state.app.config["SURVEY_LOOKUP_SECONDS"])
+
+
+def _lookups() -> SurveyLookups:
+    return current_app.extensions["survey_lookups"]
+
+
+def _is_page_view() -> bool:
+    return request.method in ("GET", "HEAD")
 
 
 def _device_id() -> str:
@@ -69,7 +84,11 @@ def _accepted(response) -> bool:
 
 
 def _open_center_or_404(center_code: str):
-    center = find_open_center(db.session, center_code, today_in_vietnam())
+    """The open centre: a page view's remembered copy, a submission's from the database."""
+    if _is_page_view():
+        center = _lookups().open_center(_page_view_session, center_code, today_in_vietnam())
+    else:
+        center = find_open_center(db.session, center_code, today_in_vietnam())
     if center is None:
         abort(404)
     return center
@@ -91,14 +110,15 @@ def _link_problem(reason: str):
 def _survey_page(center, *, poster_origin=None, dossier_link=None):
     config = current_app.config
     instrument = instrument_for_center(center)
-    fields = active_fields(db.session)
     language = current_language()
     fixed = {"field_code": dossier_link.field.code} if dossier_link and dossier_link.field else {}
     fixed_field = dossier_link.field if dossier_link and dossier_link.field else None
-    if request.method in ("GET", "HEAD"):
+    if _is_page_view():
+        fields = _lookups().active_fields(_page_view_session)
         _device_id()  # a phone's first visit gets its cookie
         page = _blank_survey(center, instrument, language, fixed_field, fields, lambda: build_survey_form(instrument, fields, language, fixed=fixed))
         return page, 200
+    fields = active_fields(db.session)
     form = build_survey_form(instrument, fields, language, fixed=fixed)
     secret = config["SECRET_KEY"]
     form_errors: list[str] = []
@@ -227,7 +247,7 @@ def _store(center, instrument, fields, answers, language, started_at, now, devic
 @limiter.request_filter
 def _survey_page_view() -> bool:
     """The survey's limits count submissions only: a page view skips the limiter's bookkeeping."""
-    return request.method in ("GET", "HEAD") and request.blueprint == bp.name
+    return _is_page_view() and request.blueprint == bp.name
 
 
 def _survey_limits(view):
@@ -246,23 +266,29 @@ def _survey_limits(view):
     return view
 
 
-def _page_view_without_transaction() -> None:
-    """A page view only reads (the centre, the fields, a link): its statements run without a
-    transaction, which spares the BEGIN and ROLLBACK round trips (5 → 3 per page view)."""
-    if request.method in ("GET", "HEAD"):
+def _page_view_session():
+    """The session for what a page view must read (what ``_lookups`` does not remember, a
+    dossier link): its statements run without a transaction, which spares the BEGIN and ROLLBACK
+    round trips. Only asked for when needed, so a remembered page view checks out no connection."""
+    if not g.get("page_view_connection"):
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        g.page_view_connection = True
+    return db.session
 
 
 @bp.route("/s/<center_code>", methods=["GET", "POST"])
 @_survey_limits
 def survey(center_code: str):
-    _page_view_without_transaction()
     center = _open_center_or_404(center_code)
     origin = None
     token = request.args.get("t")
     if token is not None:
+        if _is_page_view():
+            find = partial(_lookups().poster, _page_view_session)
+        else:
+            find = partial(find_poster, db.session)
         try:
-            origin = read_poster_token(db.session, current_app.config, token, center)
+            origin = read_poster_token(find, current_app.config, token, center)
         except LinkError as error:
             return _link_problem(error.reason)
     return _survey_page(center, poster_origin=origin)
@@ -271,9 +297,9 @@ def survey(center_code: str):
 @bp.route("/r/<token>", methods=["GET", "POST"])
 @_survey_limits
 def dossier_survey(token: str):
-    _page_view_without_transaction()
+    session = _page_view_session() if _is_page_view() else db.session
     try:
-        link = find_dossier_link(db.session, current_app.config, token, now_utc())
+        link = find_dossier_link(session, current_app.config, token, now_utc())
     except LinkError as error:
         return _link_problem(error.reason)
     center = _open_center_or_404(link.center.code)

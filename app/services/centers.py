@@ -20,11 +20,12 @@ def find_open_center(session: Session, code: str, today: date) -> ServiceCenter 
     if not code or len(code) > 32:
         return None
     center = session.scalars(_CENTER_BY_CODE, {"code": code}).one_or_none()
-    if center is None or not center.active:
-        return None
-    if center.valid_from > today or (center.valid_to is not None and center.valid_to < today):
-        return None
-    return center
+    return center if center is not None and is_open(center, today) else None
+
+
+def is_open(center, day: date) -> bool:
+    """Whether a centre (or a page view's copy of it) is active and valid on ``day``."""
+    return center.active and center.valid_from <= day and (center.valid_to is None or day <= center.valid_to)
 
 
 def active_fields(session: Session) -> list[Field]:

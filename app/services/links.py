@@ -14,11 +14,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app.models import Counter, DossierLink, Field, Poster, ServiceCenter
@@ -92,8 +93,32 @@ class PosterOrigin:
     counter_id: int | None
 
 
-def read_poster_token(session: Session, config, token: str, center: ServiceCenter) -> PosterOrigin:
-    """Where a QR link came from; raises LinkError("invalid") or LinkError("revoked")."""
+@dataclass(frozen=True)
+class PosterState:
+    """What a QR link's poster issue says about it: whose it is and whether it was revoked."""
+
+    id: int
+    center_id: int
+    counter_id: int | None
+    revoked: bool
+
+
+_POSTER_STATE = select(Poster.id, Poster.center_id, Poster.counter_id, Poster.revoked_at.is_not(None)).where(
+    Poster.id == bindparam("id")
+)
+
+
+def find_poster(session: Session, poster_id: int) -> PosterState | None:
+    row = session.execute(_POSTER_STATE, {"id": poster_id}).one_or_none()
+    return PosterState(*row) if row is not None else None
+
+
+def read_poster_token(find: Callable[[int], PosterState | None], config, token: str, center) -> PosterOrigin:
+    """Where a QR link came from; raises LinkError("invalid") or LinkError("revoked").
+
+    ``find`` gives a poster issue's state by id: ``find_poster`` on a session, or a page view's
+    remembered copy (``app.services.survey_lookups``).
+    """
     if len(token) > 300:
         raise LinkError("invalid")
     try:
@@ -102,10 +127,10 @@ def read_poster_token(session: Session, config, token: str, center: ServiceCente
         raise LinkError("invalid") from None
     if not isinstance(payload, dict) or payload.get("c") != center.code or not isinstance(payload.get("p"), int):
         raise LinkError("invalid")
-    poster = session.get(Poster, payload["p"])
+    poster = find(payload["p"])
     if poster is None or poster.center_id != center.id:
         raise LinkError("invalid")
-    if poster.revoked_at is not None:
+    if poster.revoked:
         raise LinkError("revoked")
     return PosterOrigin(poster.id, poster.counter_id)
 
