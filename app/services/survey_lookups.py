@@ -26,8 +26,8 @@ from app.models import Field, ServiceCenter
 from app.services.centers import is_open
 from app.services.links import PosterState, find_poster
 
-# One process holds at most this many centres and as many posters; past that it starts afresh
-# (a province has hundreds of centres, the whole country about 10,000).
+# One process remembers at most this many posters; past that it starts afresh (a province has
+# hundreds of centres, the whole country about 10,000, each with a few counters).
 MAX_ENTRIES = 50_000
 
 
@@ -58,10 +58,11 @@ class FieldView:
         return self.name_en if language == "en" else self.name_vi
 
 
-_CENTER = select(
+_CENTERS = select(
     ServiceCenter.id, ServiceCenter.code, ServiceCenter.name_vi, ServiceCenter.name_en,
     ServiceCenter.instrument_key, ServiceCenter.active, ServiceCenter.valid_from, ServiceCenter.valid_to,
-).where(ServiceCenter.code == bindparam("code"))
+)
+_CENTER = _CENTERS.where(ServiceCenter.code == bindparam("code"))
 _FIELDS = select(Field.code, Field.name_vi, Field.name_en).where(Field.active.is_(True)).order_by(Field.sort_order, Field.code)
 
 K = TypeVar("K")
@@ -103,7 +104,10 @@ class SurveyLookups:
     """
 
     def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic):
-        self._centers: _Expiring[str, CenterView] = _Expiring(seconds, clock)
+        self._seconds = seconds
+        # All centres at once: with a thousand centres spread over the workers, each worker sees
+        # a given centre too rarely for a memory per centre to be of use.
+        self._centers: _Expiring[None, dict[str, CenterView]] = _Expiring(seconds, clock)
         self._fields: _Expiring[None, tuple[FieldView, ...]] = _Expiring(seconds, clock)
         self._posters: _Expiring[int, PosterState] = _Expiring(seconds, clock)
 
@@ -112,11 +116,14 @@ class SurveyLookups:
         if not code or len(code) > 32:
             return None
 
-        def read() -> CenterView | None:
+        center = None
+        if self._seconds > 0:
+            every = self._centers.get(None, lambda: {row.code: CenterView(*row) for row in session().execute(_CENTERS)})
+            center = every.get(code) if every else None
+        if center is None:
+            # Unknown (not remembered, so a bot's made-up codes cannot fill the memory) or new.
             row = session().execute(_CENTER, {"code": code}).one_or_none()
-            return CenterView(*row) if row is not None else None
-
-        center = self._centers.get(code, read)
+            center = CenterView(*row) if row is not None else None
         return center if center is not None and is_open(center, today) else None
 
     def active_fields(self, session: Callable[[], Session]) -> tuple[FieldView, ...]:
