@@ -8,6 +8,7 @@ hard minimum completion time; one response per device per centre per day on the 
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections import OrderedDict
 from functools import partial
@@ -163,11 +164,14 @@ def _survey_page(center, *, poster_origin=None, dossier_link=None):
 
 # The blank form is the same page for every phone and every centre that fields the same
 # instrument, but for the centre's name and the phone's two tokens: it is rendered once per
-# instrument, language and list of fields, and those three are put in.
+# instrument, language and list of fields, and those three are put in. It is kept as UTF-8
+# pieces between the three marks, so a page view joins bytes instead of replacing and encoding
+# 40 KB of text.
 _CSRF_MARK = "\x00csrf\x00"
 _STARTED_MARK = "\x00started\x00"
 _CENTER_MARK = "\x00center\x00"
-_BLANK_PAGES: OrderedDict[tuple, str] = OrderedDict()
+_MARKS = re.compile("(" + "|".join((_CSRF_MARK, _STARTED_MARK, _CENTER_MARK)) + ")")
+_BLANK_PAGES: OrderedDict[tuple, list[bytes | str]] = OrderedDict()
 _BLANK_PAGES_SIZE = 256
 
 
@@ -179,31 +183,33 @@ class _AnyCenter:
         return _CENTER_MARK
 
 
-def _blank_survey(center, instrument, language, fixed_field, fields, make_form) -> str:
+def _blank_survey(center, instrument, language, fixed_field, fields, make_form) -> bytes:
     key = (
         instrument.key, language,
         (fixed_field.code, fixed_field.name(language)) if fixed_field else None,
         tuple((f.code, f.name(language)) for f in fields),
     )
-    page = _BLANK_PAGES.get(key)
-    if page is None:
+    pieces = _BLANK_PAGES.get(key)
+    if pieces is None:
         form = make_form()
         form.started.data = _STARTED_MARK
         page = render_template(
             "public/survey.html", center=_AnyCenter, instrument=instrument, form=form, form_errors=[],
             language=language, fixed_field=fixed_field, csrf_value=_CSRF_MARK,
         )
-        _BLANK_PAGES[key] = page
+        # Text between the marks as bytes, the marks themselves as str.
+        pieces = [part if index % 2 else part.encode() for index, part in enumerate(_MARKS.split(page))]
+        _BLANK_PAGES[key] = pieces
         if len(_BLANK_PAGES) > _BLANK_PAGES_SIZE:
             _BLANK_PAGES.popitem(last=False)
     else:
         _BLANK_PAGES.move_to_end(key)
-    started = issue_start_token(current_app.config["SECRET_KEY"], center.code)
-    return (
-        page.replace(_CSRF_MARK, generate_csrf())
-        .replace(_STARTED_MARK, started)
-        .replace(_CENTER_MARK, str(escape(center.name(language))))
-    )
+    values = {
+        _CSRF_MARK: generate_csrf().encode(),
+        _STARTED_MARK: issue_start_token(current_app.config["SECRET_KEY"], center.code).encode(),
+        _CENTER_MARK: str(escape(center.name(language))).encode(),
+    }
+    return b"".join(values[piece] if isinstance(piece, str) else piece for piece in pieces)
 
 
 def _store(center, instrument, fields, answers, language, started_at, now, device, poster_origin, dossier_link):
