@@ -15,6 +15,7 @@ from flask_wtf import FlaskForm
 from wtforms import Field as FormField
 from wtforms import HiddenField, RadioField, StringField, SelectField, SelectMultipleField, TextAreaField
 from wtforms.fields.choices import SelectChoice
+from wtforms.fields.core import UnboundField
 from wtforms.validators import InputRequired, Length, Optional, StopValidation, ValidationError
 
 from app.models import Field
@@ -62,6 +63,49 @@ class ReadableText:
             raise ValidationError(problem)
 
 
+def _no_default() -> None:
+    return None
+
+
+class _BuiltOnce(UnboundField):
+    """An unbound field whose bound fields are copies of one built in advance.
+
+    WTForms builds every field of a form again for each instance (its ``__init__`` checks the
+    validators, builds the label and copies the choices), which cost more than a submission's
+    binding and validating together. A field that has not yet seen data holds nothing that
+    belongs to one request but its form, the form's meta and its translations: those are set on
+    the copy, the rest (label, choices, validators, flags) is shared read-only.
+    """
+
+    def __init__(self, field_class, *args, **kwargs):
+        # WTForms calls a field's default and falls back on the value itself when that raises
+        # TypeError: a default of None costs an exception per field per request, this one not.
+        kwargs.setdefault("default", _no_default)
+        super().__init__(field_class, *args, **kwargs)
+        self._prototypes: dict[tuple[str, str], FormField] = {}
+        # Without a label the field translates a default one when it is built: build it each time.
+        self._built_once = (args[0] if args else kwargs.get("label")) is not None
+
+    def bind(self, form, name, prefix="", translations=None, **kwargs):
+        if kwargs or not self._built_once:
+            return super().bind(form, name, prefix, translations, **kwargs)
+        prototype = self._prototypes.get((name, prefix))
+        if prototype is None:
+            prototype = super().bind(form, name, prefix, translations)
+            prototype._form = prototype.meta = None  # not kept alive with the first form
+            self._prototypes[name, prefix] = prototype
+        field = object.__new__(self.field_class)
+        field.__dict__.update(prototype.__dict__)
+        field._form = form
+        field.meta = form.meta
+        if translations is not None:
+            field._translations = translations
+        else:
+            field.__dict__.pop("_translations", None)
+        return field
+
+
+
 class SurveyForm(FlaskForm):
     """Base class; ``build_survey_form`` adds one field per question."""
 
@@ -105,7 +149,8 @@ def _field_for(question: Question, fields: tuple[tuple[str, str], ...], language
     invalid = _l("Please choose one of the answers offered.")
     if question.type in ("scale", "choice"):
         choices = [SelectChoice(o.value, o.label.get(language)) for o in question.options]
-        return RadioField(
+        return _BuiltOnce(
+            RadioField,
             label,
             choices=choices,
             validate_choice=False,
@@ -113,12 +158,13 @@ def _field_for(question: Question, fields: tuple[tuple[str, str], ...], language
         )
     if question.type == "multi":
         choices = [SelectChoice(o.value, o.label.get(language)) for o in question.options]
-        return SelectMultipleField(
-            label, choices=choices, validate_choice=False, validators=[Optional(), AnswerCodes(question.values, invalid)]
+        return _BuiltOnce(
+            SelectMultipleField, label, choices=choices, validate_choice=False, validators=[Optional(), AnswerCodes(question.values, invalid)]
         )
     if question.type == "field":
         choices = [SelectChoice("", str(_l("— Choose a field —")))] + [SelectChoice(code, name) for code, name in fields]
-        return SelectField(
+        return _BuiltOnce(
+            SelectField,
             label,
             choices=choices,
             validate_choice=False,
@@ -128,7 +174,8 @@ def _field_for(question: Question, fields: tuple[tuple[str, str], ...], language
                 AnswerCodes([code for code, _ in fields], _l("Please choose a field from the list.")),
             ],
         )
-    return TextAreaField(
+    return _BuiltOnce(
+        TextAreaField,
         label,
         validators=[
             SingleValue(),
