@@ -131,6 +131,24 @@ def test_invalid_utf8_is_refused(survey_center, open_survey, client, db):
     assert nothing_stored(db)
 
 
+@pytest.mark.parametrize(
+    "body, names",
+    [
+        (b"a=1&YK=C%C3%A1n+b%E1%BB%99+%26+%3D", []),
+        (b"a=1&YK=C%E1n+b%F4", ["YK"]),
+        (b"%E1=1&b=%", ["\ufffd"]),
+        # A character cut in two by "&" or "=" is in neither field, though the whole body decodes
+        # once the separator is taken out.
+        (b"a=%C3&b=%A1", ["a", "b"]),
+        (b"a%C3=%A1&b=%&%", ["a\ufffd"]),
+    ],
+)
+def test_undecodable_fields_are_named(body, names):
+    from app.input_checks import undecodable_fields
+
+    assert undecodable_fields(body) == names
+
+
 def test_oversized_body_is_a_413(survey_center, open_survey, client, db):
     _, tokens = open_survey("qn-test")
     response = client.post("/s/qn-test", data={**tokens, **complete_answers(), "YK": "a" * 100_000})
