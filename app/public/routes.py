@@ -282,9 +282,7 @@ def _page_view_session():
     return db.session
 
 
-@bp.route("/s/<center_code>", methods=["GET", "POST"])
-@_survey_limits
-def survey(center_code: str):
+def _poster_survey(center_code: str):
     center = _open_center_or_404(center_code)
     origin = None
     token = request.args.get("t")
@@ -300,9 +298,7 @@ def survey(center_code: str):
     return _survey_page(center, poster_origin=origin)
 
 
-@bp.route("/r/<token>", methods=["GET", "POST"])
-@_survey_limits
-def dossier_survey(token: str):
+def _dossier_survey(token: str):
     session = _page_view_session() if _is_page_view() else db.session
     try:
         link = find_dossier_link(session, current_app.config, token, now_utc())
@@ -310,6 +306,32 @@ def dossier_survey(token: str):
         return _link_problem(error.reason)
     center = _open_center_or_404(link.center.code)
     return _survey_page(center, dossier_link=link)
+
+
+# A page view and a submission are separate views of the same address: the limits count
+# submissions only, and a page view spares the limiter's three wrappers.
+
+
+@bp.get("/s/<center_code>")
+def survey_page(center_code: str):
+    return _poster_survey(center_code)
+
+
+@bp.post("/s/<center_code>")
+@_survey_limits
+def survey(center_code: str):
+    return _poster_survey(center_code)
+
+
+@bp.get("/r/<token>")
+def dossier_page(token: str):
+    return _dossier_survey(token)
+
+
+@bp.post("/r/<token>")
+@_survey_limits
+def dossier_survey(token: str):
+    return _dossier_survey(token)
 
 
 @bp.route("/s/<center_code>/thanks")

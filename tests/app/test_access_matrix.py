@@ -14,7 +14,9 @@ from app.models import Counter
 # Who may use each endpoint: "all" (including anonymous), a set of roles, or "token" (API).
 RULES = {
     "static": "all",
+    "public.survey_page": "all",
     "public.survey": "all",
+    "public.dossier_page": "all",
     "public.dossier_survey": "all",
     "public.thanks": "all",
     "ops.healthz": "all",
