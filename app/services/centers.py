@@ -1,7 +1,13 @@
-"""Looking up service centres and fields for the public survey."""
+"""Looking up service centres and fields for the public survey.
+
+The survey reads plain rows, not ORM objects: every page view and submission needs them, and
+the ORM's identity map and instance building cost more than the query. Page views keep them a
+while (``app.services.survey_lookups``); submissions read them each time.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import bindparam, select
@@ -9,24 +15,69 @@ from sqlalchemy.orm import Session
 
 from app.models import Field, ServiceCenter
 
-# Built once: every survey request runs both, and a statement built per call costs half as much
-# again as running it (its cache key is computed anew).
-_CENTER_BY_CODE = select(ServiceCenter).where(ServiceCenter.code == bindparam("code"))
-_ACTIVE_FIELDS = select(Field).where(Field.active.is_(True)).order_by(Field.sort_order, Field.code)
+
+@dataclass(frozen=True)
+class CenterView:
+    """A centre as the survey needs it: what it shows, which instrument, whether it is open."""
+
+    id: int
+    code: str
+    name_vi: str
+    name_en: str
+    instrument_key: str | None
+    active: bool
+    valid_from: date
+    valid_to: date | None
+
+    def name(self, language: str) -> str:
+        return self.name_en if language == "en" else self.name_vi
 
 
-def find_open_center(session: Session, code: str, today: date) -> ServiceCenter | None:
-    """The active centre with this code, valid today; None for unknown, inactive or closed ones."""
-    if not code or len(code) > 32:
+@dataclass(frozen=True)
+class FieldView:
+    id: int
+    code: str
+    name_vi: str
+    name_en: str
+
+    def name(self, language: str) -> str:
+        return self.name_en if language == "en" else self.name_vi
+
+
+# Built once: a statement built per call costs half as much again as running it (its cache key
+# is computed anew).
+CENTERS = select(
+    ServiceCenter.id, ServiceCenter.code, ServiceCenter.name_vi, ServiceCenter.name_en,
+    ServiceCenter.instrument_key, ServiceCenter.active, ServiceCenter.valid_from, ServiceCenter.valid_to,
+)
+_CENTER_BY_CODE = CENTERS.where(ServiceCenter.code == bindparam("code"))
+_ACTIVE_FIELDS = (
+    select(Field.id, Field.code, Field.name_vi, Field.name_en).where(Field.active.is_(True)).order_by(Field.sort_order, Field.code)
+)
+
+
+def valid_code(code: str) -> bool:
+    return bool(code) and len(code) <= 32
+
+
+def find_center(session: Session, code: str) -> CenterView | None:
+    """The centre with this code, open or not; None for an unknown code."""
+    if not valid_code(code):
         return None
-    center = session.scalars(_CENTER_BY_CODE, {"code": code}).one_or_none()
+    row = session.execute(_CENTER_BY_CODE, {"code": code}).one_or_none()
+    return CenterView(*row) if row is not None else None
+
+
+def find_open_center(session: Session, code: str, today: date) -> CenterView | None:
+    """The active centre with this code, valid today; None for unknown, inactive or closed ones."""
+    center = find_center(session, code)
     return center if center is not None and is_open(center, today) else None
 
 
 def is_open(center, day: date) -> bool:
-    """Whether a centre (or a page view's copy of it) is active and valid on ``day``."""
+    """Whether a centre is active and valid on ``day``."""
     return center.active and center.valid_from <= day and (center.valid_to is None or day <= center.valid_to)
 
 
-def active_fields(session: Session) -> list[Field]:
-    return list(session.scalars(_ACTIVE_FIELDS))
+def active_fields(session: Session) -> tuple[FieldView, ...]:
+    return tuple(FieldView(*row) for row in session.execute(_ACTIVE_FIELDS))

@@ -15,55 +15,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 from typing import Generic, TypeVar
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from app.models import Field, ServiceCenter
-from app.services.centers import is_open
+from app.services.centers import CENTERS, CenterView, FieldView, active_fields, find_center, is_open, valid_code
 from app.services.links import PosterState, find_poster
 
 # One process remembers at most this many posters; past that it starts afresh (a province has
 # hundreds of centres, the whole country about 10,000, each with a few counters).
 MAX_ENTRIES = 50_000
-
-
-@dataclass(frozen=True)
-class CenterView:
-    """A centre as a page view needs it: what it shows, which instrument, whether it is open."""
-
-    id: int
-    code: str
-    name_vi: str
-    name_en: str
-    instrument_key: str | None
-    active: bool
-    valid_from: date
-    valid_to: date | None
-
-    def name(self, language: str) -> str:
-        return self.name_en if language == "en" else self.name_vi
-
-
-@dataclass(frozen=True)
-class FieldView:
-    code: str
-    name_vi: str
-    name_en: str
-
-    def name(self, language: str) -> str:
-        return self.name_en if language == "en" else self.name_vi
-
-
-_CENTERS = select(
-    ServiceCenter.id, ServiceCenter.code, ServiceCenter.name_vi, ServiceCenter.name_en,
-    ServiceCenter.instrument_key, ServiceCenter.active, ServiceCenter.valid_from, ServiceCenter.valid_to,
-)
-_CENTER = _CENTERS.where(ServiceCenter.code == bindparam("code"))
-_FIELDS = select(Field.code, Field.name_vi, Field.name_en).where(Field.active.is_(True)).order_by(Field.sort_order, Field.code)
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -113,21 +75,19 @@ class SurveyLookups:
 
     def open_center(self, session: Callable[[], Session], code: str, today: date) -> CenterView | None:
         """The centre with this code if it is active and valid today (as ``find_open_center``)."""
-        if not code or len(code) > 32:
+        if not valid_code(code):
             return None
-
         center = None
         if self._seconds > 0:
-            every = self._centers.get(None, lambda: {row.code: CenterView(*row) for row in session().execute(_CENTERS)})
+            every = self._centers.get(None, lambda: {row.code: CenterView(*row) for row in session().execute(CENTERS)})
             center = every.get(code) if every else None
         if center is None:
             # Unknown (not remembered, so a bot's made-up codes cannot fill the memory) or new.
-            row = session().execute(_CENTER, {"code": code}).one_or_none()
-            center = CenterView(*row) if row is not None else None
+            center = find_center(session(), code)
         return center if center is not None and is_open(center, today) else None
 
     def active_fields(self, session: Callable[[], Session]) -> tuple[FieldView, ...]:
-        return self._fields.get(None, lambda: tuple(FieldView(*row) for row in session().execute(_FIELDS))) or ()
+        return self._fields.get(None, lambda: active_fields(session())) or ()
 
     def poster(self, session: Callable[[], Session], poster_id: int) -> PosterState | None:
         return self._posters.get(poster_id, lambda: find_poster(session(), poster_id))
