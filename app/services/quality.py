@@ -119,11 +119,25 @@ def rules_from_config(config) -> Rules:
 
 def scale_answers(instrument: Instrument, answers: dict) -> tuple[str, ...]:
     values = []
-    for question in instrument.questions:
-        answer = answers.get(question.code)
-        if question.type == "scale" and isinstance(answer, str) and answer in question.scale_values:
+    for code, scale_values in _scale_questions(instrument):
+        answer = answers.get(code)
+        if isinstance(answer, str) and answer in scale_values:
             values.append(answer)
     return tuple(values)
+
+
+# The scale questions of each instrument and their satisfaction codes, found once per instrument
+# rather than at every submission (``Instrument.questions`` and ``Question.scale_values`` are
+# computed each time they are read).
+_SCALE_QUESTIONS: dict[str, tuple[Instrument, tuple[tuple[str, frozenset[str]], ...]]] = {}
+
+
+def _scale_questions(instrument: Instrument) -> tuple[tuple[str, frozenset[str]], ...]:
+    found = _SCALE_QUESTIONS.get(instrument.key)
+    if found is None or found[0] is not instrument:
+        questions = tuple((q.code, frozenset(q.scale_values)) for q in instrument.questions if q.type == "scale")
+        found = _SCALE_QUESTIONS[instrument.key] = (instrument, questions)
+    return found[1]
 
 
 RECENT_LIMIT = 500
