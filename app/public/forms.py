@@ -109,12 +109,17 @@ class _BuiltOnce(UnboundField):
 class SurveyForm(FlaskForm):
     """Base class; ``build_survey_form`` adds one field per question."""
 
+    class Meta:
+        # CSRFProtect checks the token of every survey POST before the view runs (a bad one is a
+        # 400): the form's own CSRF field would only make and check a token again.
+        csrf = False
+
     started = HiddenField()
     # The honeypot: hidden from people by CSS and from screen readers; programs fill it in.
     website = StringField(validators=[Optional(), Length(max=200)])
 
     def unknown_fields(self, submitted: Iterable[str]) -> list[str]:
-        known = set(self._fields)
+        known = {*self._fields, self.meta.csrf_field_name}
         return sorted(name for name in set(submitted) if name not in known)
 
     def answers(self, instrument: Instrument) -> dict[str, str | list[str]]:
