@@ -164,7 +164,11 @@ def _field_for(question: Question, fields: tuple[tuple[str, str], ...], language
     if question.type == "multi":
         choices = [SelectChoice(o.value, o.label.get(language)) for o in question.options]
         return _BuiltOnce(
-            SelectMultipleField, label, choices=choices, validate_choice=False, validators=[Optional(), AnswerCodes(question.values, invalid)]
+            SelectMultipleField,
+            label,
+            choices=choices,
+            validate_choice=False,
+            validators=[Optional(), AnswerCodes(question.values, invalid)],
         )
     if question.type == "field":
         choices = [SelectChoice("", str(_l("— Choose a field —")))] + [SelectChoice(code, name) for code, name in fields]
