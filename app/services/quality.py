@@ -11,6 +11,7 @@ import re
 from collections import OrderedDict, defaultdict
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Sequence
 
 from sqlalchemy import and_, bindparam, case, exists, func, literal_column, or_, select, true, union, union_all
 from sqlalchemy.dialects import postgresql, sqlite
@@ -143,13 +144,13 @@ def _scale_questions(instrument: Instrument) -> tuple[tuple[str, frozenset[str]]
 RECENT_LIMIT = 500
 
 
-@lru_cache(maxsize=1)
-def _recent_statements():
+@lru_cache(maxsize=2)
+def _recent_statements(limit: int = RECENT_LIMIT):
     """The look-ups of ``_recent``, built once (building them costs more than running them).
 
     Responses: the last hours at the centre, by the same device anywhere and from the same
     network anywhere, as three indexed look-ups (one OR across two tables would use no index),
-    each keeping its newest RECENT_LIMIT. Answers: per response, how many of each satisfaction
+    each keeping its newest ``limit``. Answers: per response, how many of each satisfaction
     code and how many others, counted in SQL. On PostgreSQL both in one statement: the distinct
     responses, each joined (LATERAL) to its counts, a look-up in the answers' unique index per
     response; elsewhere the responses as one UNION ALL, then their answers.
@@ -162,7 +163,7 @@ def _recent_statements():
     at_centre = (
         select(*columns)
         .outerjoin(ResponseLinkage, ResponseLinkage.response_id == Response.id)
-        .where(Response.center_id == bindparam("center_id"), Response.submitted_at >= since)
+        .where(Response.center_id == bindparam("center"), Response.submitted_at >= since)
     )
     lookups = [at_centre] + [
         select(*columns)
@@ -170,7 +171,7 @@ def _recent_statements():
         .where(column == bindparam(name), ResponseLinkage.created_at >= since)
         for column, name in ((ResponseLinkage.device_hash, "device"), (ResponseLinkage.network_hash, "network"))
     ]
-    newest = [lookup.order_by(Response.submitted_at.desc()).limit(RECENT_LIMIT).subquery() for lookup in lookups]
+    newest = [lookup.order_by(Response.submitted_at.desc()).limit(limit).subquery() for lookup in lookups]
     responses = union_all(*(select(subquery) for subquery in newest))
     scale_value = case((_is_scale_answer(), Answer.value))
     answers = (
@@ -189,32 +190,57 @@ def _recent_statements():
     return responses, answers, together
 
 
+@lru_cache(maxsize=1)
+def recent_before_insert():
+    """PostgreSQL: the look-up of ``_recent`` as a subquery, for the statement that inserts the
+    new response (``app.services.submissions``): its parameters are ``recent_parameters``, its
+    rows (those whose ``id`` is not null) go to ``recent_from_rows``.
+
+    The parts of one statement share a snapshot, so the look-up does not see the new response,
+    which ``_recent``, run after the insert, finds and leaves out: it keeps one response fewer
+    from each look-up, so that both find the same."""
+    return _recent_statements(RECENT_LIMIT - 1)[2].subquery("recent_responses")
+
+
+def recent_parameters(center_id: int, device: str | None, network: str | None, now: datetime) -> dict:
+    return {"center": center_id, "since": now - RECENT_WINDOW, "device": device, "network": network}
+
+
 def _recent(session: Session, center_id: int, device: str | None, network: str | None, now: datetime) -> list[Submission]:
     """The last hours at the centre plus the same device or network anywhere, oldest first."""
     responses, answers, together = _recent_statements()
     connection = session.connection()
-    params = {"center_id": center_id, "since": now - RECENT_WINDOW, "device": device, "network": network}
-    counts, scale = defaultdict(int), defaultdict(tuple)
+    params = recent_parameters(center_id, device, network, now)
+    if connection.dialect.name == "postgresql":
+        return recent_from_rows(connection.execute(together, params))
+    rows = {row.id: row for row in connection.execute(responses, params)}
+    counts = connection.execute(answers, {"ids": list(rows)}) if rows else ()
+    return _submissions(rows, counts)
 
-    def add(response_id, value, count):
-        counts[response_id] += count
+
+def recent_from_rows(rows) -> list[Submission]:
+    """The PostgreSQL look-up's rows (one per response and satisfaction code) as submissions."""
+    responses, counts = {}, []
+    for row in rows:
+        if row.id is None:
+            continue
+        responses.setdefault(row.id, row)
+        if row.answers:
+            counts.append((row.id, row.scale_value, row.answers))
+    return _submissions(responses, counts)
+
+
+def _submissions(rows: dict, counts) -> list[Submission]:
+    """Submissions, oldest first, from response rows by id and (id, satisfaction code or None,
+    number of answers) counts."""
+    if not rows:
+        return []
+    answered, scale = defaultdict(int), defaultdict(tuple)
+    for response_id, value, count in counts:
+        answered[response_id] += count
         if value is not None:
             # The rules look only at which codes were given and how many, not at their order.
             scale[response_id] += (value,) * count
-
-    if connection.dialect.name == "postgresql":
-        rows = {}
-        for row in connection.execute(together, params):
-            rows.setdefault(row.id, row)
-            if row.answers:
-                add(row.id, row.scale_value, row.answers)
-    else:
-        rows = {row.id: row for row in connection.execute(responses, params)}
-        if rows:
-            for response_id, value, count in connection.execute(answers, {"ids": list(rows)}):
-                add(response_id, value, count)
-    if not rows:
-        return []
     ordered = sorted(rows.values(), key=lambda r: (r.submitted_at, r.id))
     return [
         Submission(
@@ -223,7 +249,7 @@ def _recent(session: Session, center_id: int, device: str | None, network: str |
             submitted_at=row.submitted_at,
             seconds=(row.submitted_at - row.started_at).total_seconds() if row.started_at else None,
             scale_answers=scale.get(row.id, ()),
-            answer_count=counts.get(row.id, 0),
+            answer_count=answered.get(row.id, 0),
             device=row.device_hash,
             network=row.network_hash,
             via=row.via or "poster",
@@ -253,8 +279,12 @@ def record_flags(
     via: str,
     rules: Rules,
     compare_with_recent: bool = True,
+    recent: Sequence[Submission] | None = None,
 ) -> list[str]:
-    """Evaluate the rules for a stored response; insert its flags and any raised on earlier ones."""
+    """Evaluate the rules for a stored response; insert its flags and any raised on earlier ones.
+
+    ``recent`` are the responses ``_recent`` would find, when the caller has read them already
+    (``recent_before_insert``)."""
     new = Submission(
         key=response_id,
         center=str(center_id),
@@ -266,11 +296,13 @@ def record_flags(
         network=network,
         via=via,
     )
-    recent, baseline = [], None
+    earlier, baseline = [], None
     if compare_with_recent:
-        recent = [s for s in _recent(session, center_id, device, network, submitted_at) if s.key != response_id]
+        if recent is None:
+            recent = _recent(session, center_id, device, network, submitted_at)
+        earlier = [s for s in recent if s.key != response_id]
         baseline = centre_baseline(session, center_id, submitted_at, rules)
-    flags = flags_for(new, recent, rules, baseline)
+    flags = flags_for(new, earlier, rules, baseline)
     if flags:
         # A burst flags its earlier members again at every new response: the database keeps the
         # flags already there (and the first of two concurrent ones), so one statement suffices.

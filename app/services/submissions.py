@@ -10,10 +10,10 @@ from functools import lru_cache
 from sqlalchemy import JSON, Text, bindparam, column, func, insert, select, true
 from sqlalchemy.orm import Session
 
-from analysis.integrity import Rules
+from analysis.integrity import Rules, Submission
 from app.models import Answer, Field, Response, ResponseLinkage, ServiceCenter
 from app.services.instruments import published_version_id
-from app.services.quality import record_flags
+from app.services.quality import recent_before_insert, recent_from_rows, recent_parameters, record_flags
 from surveys import Instrument
 
 
@@ -59,10 +59,12 @@ _INSERT_LINKAGE = _insert_linkage(_RESPONSES, _RESPONSES.c.id == bindparam("resp
 
 
 @lru_cache(maxsize=None)
-def _insert_submission(columns: tuple[str, ...], linked: bool):
+def _insert_submission(columns: tuple[str, ...], linked: bool, with_recent: bool):
     """PostgreSQL: the response, its answers and (when ``linked``) its linkage as one statement of
-    data-modifying CTEs, returning the response's id: one round trip and one statement to parse,
-    plan and execute instead of three. All or nothing, like the three.
+    data-modifying CTEs, returning the response's id (``response_id``): one round trip and one
+    statement to parse, plan and execute instead of three. All or nothing, like the three.
+    With ``with_recent`` it also reads the fraud checks' recent responses
+    (``quality.recent_before_insert``): a row per response and satisfaction code beside the id.
 
     The answers travel as one JSON array of rows (``json_to_recordset``): psycopg adapts one
     string much faster than three arrays of thirty, and the server reads thirty rows from one
@@ -88,7 +90,11 @@ def _insert_submission(columns: tuple[str, ...], linked: bool):
     ctes = [new_answers]
     if linked:
         ctes.append(_insert_linkage(response).cte("new_linkage"))
-    return select(response.c.id).add_cte(*ctes)
+    statement = select(response.c.id.label("response_id"))
+    if with_recent:
+        recent = recent_before_insert()
+        statement = statement.add_columns(recent).select_from(response.outerjoin(recent, true()))
+    return statement.add_cte(*ctes)
 
 
 def submit_response(
@@ -143,7 +149,12 @@ def submit_response(
         else:
             for value in answer if isinstance(answer, list) else (answer,):
                 rows.append({"question_code": question.code, "value": value, "text": None})
-    response_id = _insert(session.connection(), response, rows, vars(linkage) if linkage is not None else None)
+    device = linkage.device_hash if linkage else None
+    network = linkage.network_hash if linkage else None
+    lookup = recent_parameters(center.id, device, network, submitted_at) if compare_with_recent else None
+    response_id, recent = _insert(
+        session.connection(), response, rows, vars(linkage) if linkage is not None else None, lookup
+    )
     flags = record_flags(
         session,
         response_id=response_id,
@@ -152,28 +163,36 @@ def submit_response(
         answers=answers,
         started_at=started_at,
         submitted_at=submitted_at,
-        device=linkage.device_hash if linkage else None,
-        network=linkage.network_hash if linkage else None,
+        device=device,
+        network=network,
         via=linkage.via if linkage else "poster",
         rules=rules,
         compare_with_recent=compare_with_recent,
+        recent=recent,
     )
     return StoredResponse(response_id, uid, tuple(flags))
 
 
-def _insert(connection, response: dict, answers: list[dict], linkage: dict | None) -> int:
-    """Insert the response (its columns by name), its answers and its linkage; return its id.
+def _insert(
+    connection, response: dict, answers: list[dict], linkage: dict | None, lookup: dict | None
+) -> tuple[int, list[Submission] | None]:
+    """Insert the response (its columns by name), its answers and its linkage; return its id and,
+    when the same statement could read them, the fraud checks' recent responses (``lookup``: the
+    parameters of their look-up, None for none).
 
     Core statements on the session's connection, built once: a submission is the hot path, and
     the ORM's bulk insert and building statements per request cost more than the rows. On
-    PostgreSQL one statement; elsewhere (SQLite) one for each table.
+    PostgreSQL one statement, which reads the recent responses too; elsewhere (SQLite) one for
+    each table, and ``record_flags`` reads them.
     """
     if connection.dialect.name == "postgresql":
-        statement = _insert_submission(tuple(response), linkage is not None)
-        return connection.execute(statement, {**response, "answers": answers, **(linkage or {})}).scalar_one()
+        statement = _insert_submission(tuple(response), linkage is not None, lookup is not None)
+        params = {**response, "answers": answers, **(linkage or {}), **(lookup or {})}
+        rows = connection.execute(statement, params).all()
+        return rows[0].response_id, recent_from_rows(rows) if lookup is not None else None
     response_id = connection.execute(_INSERT_RESPONSE, response).scalar_one()
     if answers:
         connection.execute(_INSERT_ANSWERS, [{"response_id": response_id, **answer} for answer in answers])
     if linkage is not None:
         connection.execute(_INSERT_LINKAGE, {"response_id": response_id, **linkage})
-    return response_id
+    return response_id, None

@@ -289,3 +289,35 @@ def test_recent_responses_are_each_found_once_with_their_answers_counted(app, su
         assert submission.answer_count == count
         assert sorted(submission.scale_answers) == sorted(scale)
         assert submission.network == network
+
+
+def test_the_recent_responses_read_with_the_insert_are_those_found_after_it(app, survey_center, always_open, db, monkeypatch):
+    """On PostgreSQL the statement that inserts a response also reads the recent ones, before the
+    new one exists (``recent_before_insert``); elsewhere ``record_flags`` reads them after the
+    insert (``_recent``). The rules must get the same responses either way."""
+    from app.models import Field, ServiceCenter
+    from app.services import quality
+    from app.services.submissions import Linkage, submit_response
+    from app.timeutil import now_utc, today_in_vietnam
+    from surveys import load_instrument
+
+    for _ in range(3):
+        assert submit(app.test_client()).status_code == 303
+    given = []
+    monkeypatch.setattr(quality, "flags_for", lambda new, recent, *args: given.append(recent) or [])
+    with app.app_context():
+        from app.extensions import db as app_db
+
+        day, now = today_in_vietnam(), now_utc()
+        network, device = network_hash(app.config, "127.0.0.1", day), device_hash(app.config, "another-phone", day)
+        stored = submit_response(
+            app_db.session, center=app_db.session.get(ServiceCenter, survey_center.id),
+            instrument=load_instrument("sipas-dvhcc-2023@1"), answers=complete_answers(),
+            fields_by_code={f.code: f for f in app_db.session.scalars(select(Field))}, locale="vi",
+            started_at=now - timedelta(minutes=3), submitted_at=now, rules=always_open,
+            linkage=Linkage("poster", day, device, network),
+        )
+        found_after = quality._recent(app_db.session, survey_center.id, device, network, now)
+        app_db.session.rollback()
+    assert stored.id in {s.key for s in found_after}
+    assert given == [[s for s in found_after if s.key != stored.id]] and len(given[0]) == 3
