@@ -71,10 +71,10 @@ class _BuiltOnce(UnboundField):
     """An unbound field whose bound fields are copies of one built in advance.
 
     WTForms builds every field of a form again for each instance (its ``__init__`` checks the
-    validators, builds the label and copies the choices), which cost more than a submission's
-    binding and validating together. A field that has not yet seen data holds nothing that
-    belongs to one request but its form, the form's meta and its translations: those are set on
-    the copy, the rest (label, choices, validators, flags) is shared read-only.
+    validators, builds the label and copies the choices), which was most of the cost of binding
+    a posted survey. A field that has not yet seen data holds nothing that belongs to one request
+    but its form, the form's meta and its translations: those are set on the copy, the rest
+    (label, choices, validators, flags) is shared and only read.
     """
 
     def __init__(self, field_class, *args, **kwargs):
@@ -103,7 +103,6 @@ class _BuiltOnce(UnboundField):
         else:
             field.__dict__.pop("_translations", None)
         return field
-
 
 
 class SurveyForm(FlaskForm):
