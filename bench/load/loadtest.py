@@ -207,6 +207,9 @@ async def run(args, server: Gunicorn, dsn: str) -> dict:
 def report(result: dict, info: dict, args, pg: dict) -> None:
     print("\n== summary ==")
     print(f"machine: {info['nproc']} cores ({info['cpu']}), {info['ram']} RAM; PostgreSQL {pg['server_version']}; commit {info['commit']}")
+    before, after = result["cpu_reference_s"]
+    print(f"CPU speed: a fixed Python loop took {before * 1000:.0f} ms before the run and {after * 1000:.0f} ms after "
+          "(compare runs only at similar figures)")
     print(f"gunicorn: {args.workers or 'default'} workers × {args.threads} threads (gunicorn.conf.py); generator on the same machine ({event_loop()})")
     views, submits = best(result["views"]), best(result["submits"])
     if views:
@@ -252,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     info = machine.describe()
+    reference_before = machine.cpu_reference()
     SystemServices(args.pg_port, args.redis_port).ensure()
     drop_database(args.pg_port, args.database)
     ensure_database(args.pg_port, args.database)
@@ -276,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         machine.restore(restore_later)
         server.stop()
+    result["cpu_reference_s"] = [round(reference_before, 4), round(machine.cpu_reference(), 4)]
     report(result, info, args, pg)
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"loadtest-{result['run_id']}.json"
