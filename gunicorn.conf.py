@@ -3,23 +3,22 @@
 The settings and why (what they hold on a 2-core machine is in bench/load/RESULTS.md):
 
 - The survey is CPU-bound Python with short waits on PostgreSQL and Redis in between
-  (``bench/load/profile_requests.py``: a page view ≈ 2 ms of CPU in 2.5 ms, a submission ≈ 6.5 ms
-  of CPU in 10 ms, the rest waiting). Processes, not threads, use the cores: keeping 2 cores
-  busy needs about 2 × 10 / 6.5 ≈ 3 requests in flight, more while PostgreSQL (and here the load
-  generator) take their share of the same cores. Default ``2 × cores + 1`` (5 on 2 cores), which
+  (``bench/load/profile_requests.py``: a page view ≈ 1.2 ms of CPU and no wait, a submission
+  ≈ 7.5 ms of CPU in 11 ms, the rest waiting). Processes, not threads, use the cores: keeping 2
+  cores busy needs about 2 × 11 / 7.5 ≈ 3 requests in flight, more while PostgreSQL (and here
+  the load generator) take their share of the same cores. Default ``2 × cores + 1`` (5 on 2 cores), which
   leaves room for workers whose requests all wait; more workers would only share the same cores
   (and each warms its own caches), ``GUNICORN_WORKERS`` overrides.
-- ``gthread`` workers with ``GUNICORN_THREADS`` threads (default 2) rather than ``sync``: the
-  throughput is the same (the GIL serialises a worker's Python, and the CPU per request bounds
-  throughput either way), but a worker keeps answering while one of its requests waits on the
-  database or on a slow client, and keep-alive connections are served. A second thread costs a
-  little GIL switching; with ``sync`` workers every wait idles a whole process, so more
-  processes (and connections) would be needed for the same requests in flight. Measured
-  (``make bench-load``, 27 November 2026): 8 ``sync`` workers cost the same CPU per request as
-  5 × 2 ``gthread`` on an idle machine (page view 2.7–2.8 against 2.6–3.1 ms, submission with
-  its page view 10.8–11.4 against 10.2–11.7 ms) and did worse beside another job (sustained 450
-  page views/s against 550, submissions failing at 110/s where gthread held them), so gthread
-  stays.
+- ``sync`` workers (one request at a time per process) by default: measured side by side in
+  three pairs of runs on 27 November 2026 (``make bench-load``), 5 ``sync`` workers cost less
+  CPU per page view than 5 ``gthread`` workers × 2 threads (1.6–1.7 against 1.9 ms; the thread
+  pool, the poller and GIL switching are what ``gthread`` adds) and held higher page-view rates
+  at p95 < 200 ms every time (850 against 700/s, 1,100 against 1,000/s, 800/s against none);
+  submissions cost the same with either. ``sync`` workers need a buffering proxy in front, as
+  gunicorn says, so that a slow phone's upload does not hold a whole process: the load balancer
+  of docs/scaling.md buffers. Served directly to phones, ``GUNICORN_THREADS=2`` switches to
+  ``gthread`` (a slow client then holds one thread, and idle keep-alive connections wait in the
+  poller).
 - The loaded app's objects are frozen (``gc.freeze()``) before the workers fork: without it a
   worker's full garbage collection walks them all, a pause of ≈ 120 ms every few hundred
   submissions.
@@ -27,7 +26,7 @@ The settings and why (what they hold on a 2-core machine is in bench/load/RESULT
   connection for the length of a request), plus as many overflow connections for bursts.
   The whole deployment opens at most ``workers × threads × 2`` connections, which must stay
   under PostgreSQL's ``max_connections`` (100 by default) with room for migrations, the
-  analysis and psql: 5 × 2 × 2 = 20 here. A request that cannot get a connection within
+  analysis and psql: 5 × 1 × 2 = 10 here (20 with ``GUNICORN_THREADS=2``). A request that cannot get a connection within
   ``pool_timeout`` seconds fails fast with the 503 page instead of queueing forever.
   ``pool_pre_ping`` (already the app's default) replaces connections that died while
   PostgreSQL restarted, so the app recovers by itself.
@@ -48,7 +47,7 @@ import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS") or os.environ.get("WEB_CONCURRENCY") or 2 * multiprocessing.cpu_count() + 1)
-threads = int(os.environ.get("GUNICORN_THREADS", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 worker_class = "gthread" if threads > 1 else "sync"
 # Phones on 4G are slow to send; the load balancer in front buffers them in production.
 keepalive = 5
