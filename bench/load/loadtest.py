@@ -210,7 +210,10 @@ def report(result: dict, info: dict, args, pg: dict) -> None:
     before, after = result["cpu_reference_s"]
     print(f"CPU speed: a fixed Python loop took {before * 1000:.0f} ms before the run and {after * 1000:.0f} ms after "
           "(compare runs only at similar figures)")
-    print(f"gunicorn: {args.workers or 'default'} workers × {args.threads} threads (gunicorn.conf.py); generator on the same machine ({event_loop()})")
+    workers = args.workers or "default"
+    threads = args.threads or "default"
+    print(f"gunicorn: {workers} workers × {threads} threads (gunicorn.conf.py: 2 × cores + 1 sync workers); "
+          f"generator on the same machine ({event_loop()})")
     views, submits = best(result["views"]), best(result["submits"])
     if views:
         s = views["summary"]
@@ -237,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-port", type=int, default=6379)
     parser.add_argument("--bind", default="127.0.0.1:8001")
     parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: gunicorn.conf.py's)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="threads per worker (default: gunicorn.conf.py's, 1: sync workers)")
     parser.add_argument("--view-rates", default="30,45,60,80,100,130,160,200,250")
     parser.add_argument("--view-seconds", type=float, default=10)
     parser.add_argument("--submit-rates", default="5,10,15,20,25,30,40")
