@@ -40,10 +40,11 @@ def describe() -> dict[str, str]:
 def cpu_reference(repeats: int = 5) -> float:
     """Seconds of CPU a fixed pure-Python loop takes here, the best of ``repeats``.
 
-    The figures of a run are only comparable with another's on an equally fast CPU: on this
-    virtual machine the same loop took from 0.85 to 1.23 times its usual time within an hour, and
-    the same commit held 1,100 page views/s in one run and under 900/s in another. The run prints
-    this before and after its steps.
+    The figures of a run are only comparable with another's on an equally fast machine: on the
+    virtual machine of 27 November 2026 a similar loop took from 0.85 to 1.23 s within an hour,
+    and the same page-view path held 1,100 page views/s in one run and under 900/s in another.
+    The run prints this before and after its steps. It catches only part of such drift: system
+    calls and the disk slowed more than this loop did.
     """
     best = float("inf")
     for _ in range(repeats):
