@@ -166,7 +166,7 @@ def _survey_page(center, *, poster_origin=None, dossier_link=None):
 # instrument, but for the centre's name and the phone's two tokens: it is rendered once per
 # instrument, language and list of fields, and those three are put in. It is kept as UTF-8
 # pieces between the three marks, so a page view joins bytes instead of replacing and encoding
-# 40 KB of text.
+# 26 KB of text.
 _CSRF_MARK = "\x00csrf\x00"
 _STARTED_MARK = "\x00started\x00"
 _CENTER_MARK = "\x00center\x00"
