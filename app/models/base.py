@@ -53,3 +53,11 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+class BilingualName:
+    """The ``name(language)`` of anything with ``name_vi`` and ``name_en``: fields and centres,
+    as models and as the survey's plain rows (``app.services.centers``)."""
+
+    def name(self, language: str) -> str:
+        return self.name_en if language == "en" else self.name_vi

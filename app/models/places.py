@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, utcnow
+from app.models.base import Base, BilingualName, utcnow
 
 UNIT_LEVELS = ("province", "district", "commune")
 
@@ -50,7 +50,7 @@ class AdministrativeUnit(Base):
         return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
 
 
-class Field(Base):
+class Field(BilingualName, Base):
     """A field of administrative procedures (lĩnh vực): land, civil status, construction, ..."""
 
     __tablename__ = "fields"
@@ -62,11 +62,8 @@ class Field(Base):
     active: Mapped[bool] = mapped_column(default=True)
     sort_order: Mapped[int] = mapped_column(default=0)
 
-    def name(self, language: str) -> str:
-        return self.name_en if language == "en" else self.name_vi
 
-
-class ServiceCenter(Base):
+class ServiceCenter(BilingualName, Base):
     """A public administration service centre or one-stop desk that citizens rate."""
 
     __tablename__ = "service_centers"
@@ -92,6 +89,3 @@ class ServiceCenter(Base):
 
     unit: Mapped[AdministrativeUnit] = relationship()
     counters: Mapped[list["Counter"]] = relationship(back_populates="center", order_by="Counter.code")
-
-    def name(self, language: str) -> str:
-        return self.name_en if language == "en" else self.name_vi

@@ -14,10 +14,11 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.models import Field, ServiceCenter
+from app.models.base import BilingualName
 
 
 @dataclass(frozen=True)
-class CenterView:
+class CenterView(BilingualName):
     """A centre as the survey needs it: what it shows, which instrument, whether it is open."""
 
     id: int
@@ -29,19 +30,13 @@ class CenterView:
     valid_from: date
     valid_to: date | None
 
-    def name(self, language: str) -> str:
-        return self.name_en if language == "en" else self.name_vi
-
 
 @dataclass(frozen=True)
-class FieldView:
+class FieldView(BilingualName):
     id: int
     code: str
     name_vi: str
     name_en: str
-
-    def name(self, language: str) -> str:
-        return self.name_en if language == "en" else self.name_vi
 
 
 # Built once: a statement built per call costs half as much again as running it (its cache key
