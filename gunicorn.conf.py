@@ -6,9 +6,9 @@ The settings and why (what they hold on a 2-core machine is in bench/load/RESULT
   (``bench/load/profile_requests.py``: a page view ≈ 1.2 ms of CPU and no wait, a submission
   ≈ 7.5 ms of CPU in 11 ms, the rest waiting). Processes, not threads, use the cores: keeping 2
   cores busy needs about 2 × 11 / 7.5 ≈ 3 requests in flight, more while PostgreSQL (and here
-  the load generator) take their share of the same cores. Default ``2 × cores + 1`` (5 on 2 cores), which
-  leaves room for workers whose requests all wait; more workers would only share the same cores
-  (and each warms its own caches), ``GUNICORN_WORKERS`` overrides.
+  the load generator) take their share of the same cores. Default ``2 × cores + 1`` (5 on 2
+  cores), which leaves room for workers whose requests all wait; more workers would only share
+  the same cores (and each warms its own caches), ``GUNICORN_WORKERS`` overrides.
 - ``sync`` workers (one request at a time per process) by default: measured side by side in
   three pairs of runs on 27 November 2026 (``make bench-load``), 5 ``sync`` workers cost less
   CPU per page view than 5 ``gthread`` workers × 2 threads (1.6–1.7 against 1.9 ms; the thread
@@ -26,8 +26,9 @@ The settings and why (what they hold on a 2-core machine is in bench/load/RESULT
   connection for the length of a request), plus as many overflow connections for bursts.
   The whole deployment opens at most ``workers × threads × 2`` connections, which must stay
   under PostgreSQL's ``max_connections`` (100 by default) with room for migrations, the
-  analysis and psql: 5 × 1 × 2 = 10 here (20 with ``GUNICORN_THREADS=2``). A request that cannot get a connection within
-  ``pool_timeout`` seconds fails fast with the 503 page instead of queueing forever.
+  analysis and psql: 5 × 1 × 2 = 10 here (20 with ``GUNICORN_THREADS=2``). A request that
+  cannot get a connection within ``pool_timeout`` seconds fails fast with the 503 page instead
+  of queueing forever.
   ``pool_pre_ping`` (already the app's default) replaces connections that died while
   PostgreSQL restarted, so the app recovers by itself.
 - The pool options reach the app through ``create_app(overrides=...)``, the factory's public
