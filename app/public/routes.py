@@ -23,11 +23,10 @@ from app.errors import error_response
 from app.extensions import db, limiter
 from app.i18n import current_language
 from app.public.forms import build_survey_form
-from app.services.centers import active_fields, find_open_center
 from app.services.form_start import issue_start_token, read_start_token
 from app.services.instruments import instrument_for_center
 from app.services.linkage import DEVICE_COOKIE, device_hash, network_hash
-from app.services.links import LinkError, consume_dossier_link, find_dossier_link, find_poster, read_poster_token
+from app.services.links import LinkError, consume_dossier_link, find_dossier_link, read_poster_token
 from app.services.quality import rules_from_config
 from app.services.submissions import Linkage, submit_response
 from app.services.survey_lookups import SurveyLookups
@@ -85,11 +84,8 @@ def _accepted(response) -> bool:
 
 
 def _open_center_or_404(center_code: str):
-    """The open centre: a page view's remembered copy, a submission's from the database."""
-    if _is_page_view():
-        center = _lookups().open_center(_page_view_session, center_code, today_in_vietnam())
-    else:
-        center = find_open_center(db.session, center_code, today_in_vietnam())
+    """The open centre, as the worker remembers it (a submission's insert checks it again)."""
+    center = _lookups().open_center(_lookup_session, center_code, today_in_vietnam())
     if center is None:
         abort(404)
     return center
@@ -114,12 +110,11 @@ def _survey_page(center, *, poster_origin=None, dossier_link=None):
     language = current_language()
     fixed = {"field_code": dossier_link.field.code} if dossier_link and dossier_link.field else {}
     fixed_field = dossier_link.field if dossier_link and dossier_link.field else None
+    fields = _lookups().active_fields(_lookup_session)
     if _is_page_view():
-        fields = _lookups().active_fields(_page_view_session)
         _device_id()  # a phone's first visit gets its cookie
         page = _blank_survey(center, instrument, language, fixed_field, fields, lambda: build_survey_form(instrument, fields, language, fixed=fixed))
         return page, 200
-    fields = active_fields(db.session)
     form = build_survey_form(instrument, fields, language, fixed=fixed)
     secret = config["SECRET_KEY"]
     form_errors: list[str] = []
@@ -236,7 +231,11 @@ def _store(center, instrument, fields, answers, language, started_at, now, devic
             linkage=linkage,
             poster_id=poster_origin.poster_id if poster_origin else None,
             counter_id=poster_origin.counter_id if poster_origin else None,
+            open_on=day,
         )
+        if stored is None:
+            db.session.rollback()
+            raise _Changed
         if dossier_link is not None:
             consume_dossier_link(db.session, dossier_link, stored.id, now)
         db.session.commit()
@@ -272,6 +271,36 @@ def _survey_limits(view):
     return view
 
 
+class _Changed(Exception):
+    """The centre, field or poster a submission took from the worker's memory changed since."""
+
+
+def _submission(view):
+    """Run a submission. Its centre, field and poster come from the worker's memory, and its
+    insert checks them again (``submit_response``'s ``open_on``). If one changed meanwhile the
+    memory is dropped and the submission runs again on what the database says: a closed
+    centre's 404, a withdrawn field's correction, a revoked poster's 410, or, if nothing is
+    wrong any more, the stored response."""
+    try:
+        return view()
+    except _Changed:
+        _lookups().forget()
+    try:
+        return view()
+    except _Changed:  # changed again between the two reads of one submission
+        return error_response(
+            409,
+            _("The survey has changed"),
+            _("This survey point changed while your answers were being sent. Please reload the page and send them again."),
+        )
+
+
+def _lookup_session():
+    """The session that reads what the worker does not remember: a page view's without a
+    transaction, a submission's own."""
+    return _page_view_session() if _is_page_view() else db.session
+
+
 def _page_view_session():
     """The session for what a page view must read (what ``_lookups`` does not remember, a
     dossier link): its statements run without a transaction, which spares the BEGIN and ROLLBACK
@@ -287,12 +316,8 @@ def _poster_survey(center_code: str):
     origin = None
     token = request.args.get("t")
     if token is not None:
-        if _is_page_view():
-            find = partial(_lookups().poster, _page_view_session)
-        else:
-            find = partial(find_poster, db.session)
         try:
-            origin = read_poster_token(find, current_app.config, token, center)
+            origin = read_poster_token(partial(_lookups().poster, _lookup_session), current_app.config, token, center)
         except LinkError as error:
             return _link_problem(error.reason)
     return _survey_page(center, poster_origin=origin)
@@ -320,7 +345,7 @@ def survey_page(center_code: str):
 @bp.post("/s/<center_code>")
 @_survey_limits
 def survey(center_code: str):
-    return _poster_survey(center_code)
+    return _submission(partial(_poster_survey, center_code))
 
 
 @bp.get("/r/<token>")
@@ -331,7 +356,7 @@ def dossier_page(token: str):
 @bp.post("/r/<token>")
 @_survey_limits
 def dossier_survey(token: str):
-    return _dossier_survey(token)
+    return _submission(partial(_dossier_survey, token))
 
 
 @bp.route("/s/<center_code>/thanks")

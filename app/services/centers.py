@@ -1,8 +1,8 @@
 """Looking up service centres and fields for the public survey.
 
 The survey reads plain rows, not ORM objects: every page view and submission needs them, and
-the ORM's identity map and instance building cost more than the query. Page views keep them a
-while (``app.services.survey_lookups``); submissions read them each time.
+the ORM's identity map and instance building cost more than the query. Each worker keeps them
+a while (``app.services.survey_lookups``).
 """
 
 from __future__ import annotations
@@ -61,12 +61,6 @@ def find_center(session: Session, code: str) -> CenterView | None:
         return None
     row = session.execute(_CENTER_BY_CODE, {"code": code}).one_or_none()
     return CenterView(*row) if row is not None else None
-
-
-def find_open_center(session: Session, code: str, today: date) -> CenterView | None:
-    """The active centre with this code, valid today; None for unknown, inactive or closed ones."""
-    center = find_center(session, code)
-    return center if center is not None and is_open(center, today) else None
 
 
 def is_open(center, day: date) -> bool:

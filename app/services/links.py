@@ -116,7 +116,7 @@ def find_poster(session: Session, poster_id: int) -> PosterState | None:
 def read_poster_token(find: Callable[[int], PosterState | None], config, token: str, center) -> PosterOrigin:
     """Where a QR link came from; raises LinkError("invalid") or LinkError("revoked").
 
-    ``find`` gives a poster issue's state by id: ``find_poster`` on a session, or a page view's
+    ``find`` gives a poster issue's state by id: ``find_poster`` on a session, or the survey's
     remembered copy (``app.services.survey_lookups``).
     """
     if len(token) > 300:

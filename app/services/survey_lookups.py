@@ -1,13 +1,16 @@
-"""What a survey page view looks up, remembered in each worker for a few seconds.
+"""What the survey looks up, remembered in each worker for a few seconds.
 
 A page view only reads: the centre, the list of fields and, for a counter's QR code, its poster.
 At a busy morning's rate, reading them from the database was 40 % of a page view's cost (the
 connection check-out and its ping, two ORM queries, the session's teardown), so each process
 keeps what it read for ``SURVEY_LOOKUP_SECONDS`` (0: not at all).
 
-Only page views read from here. A submission reads the database, so a centre closed, a field
-withdrawn or a poster revoked meanwhile shows its blank page for at most that long, and a form
-sent from it is refused or corrected as before.
+Submissions read from here too, and their insert checks again that the centre is open, the
+field active and the poster not revoked (``submit_response``'s ``open_on``): if one changed,
+the worker forgets what it remembered and the submission runs again on what the database says
+(``app.public.routes._submission``). So a centre closed, a field withdrawn or a poster revoked
+meanwhile shows its blank page for at most that long, and a form sent from it is refused or
+corrected as before.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ class _Expiring(Generic[K, V]):
 
 
 class SurveyLookups:
-    """A worker's memory of centres, fields and posters for page views.
+    """A worker's memory of centres, fields and posters for the survey.
 
     ``session`` passed to each method is called only when the value must be read, so a page view
     whose look-ups are all remembered never checks out a database connection.
@@ -74,7 +77,7 @@ class SurveyLookups:
         self._posters: _Expiring[int, PosterState] = _Expiring(seconds, clock)
 
     def open_center(self, session: Callable[[], Session], code: str, today: date) -> CenterView | None:
-        """The centre with this code if it is active and valid today (as ``find_open_center``)."""
+        """The centre with this code if it is active and valid today (``is_open``)."""
         if not valid_code(code):
             return None
         center = None

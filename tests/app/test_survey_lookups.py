@@ -1,4 +1,5 @@
-"""Page views remember the centre, the fields and the poster for a while; submissions do not."""
+"""The survey remembers the centre, the fields and the poster for a while; a submission's insert
+checks them again, so what changed meanwhile is refused or corrected as before."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy import event, func, select, update
 from app.models import Counter, Field, Poster, Response, ServiceCenter
 from app.services.links import POSTER_SALT
 from app.services.survey_lookups import SurveyLookups
-from app.timeutil import now_utc
+from app.timeutil import now_utc, today_in_vietnam
 from tests.app.conftest import complete_answers, hidden_inputs
 
 
@@ -60,6 +61,46 @@ def test_a_remembered_page_view_reads_nothing_from_the_database(survey_center, r
     page = other_phone.get("/s/qn-test")
     assert page.status_code == 200 and statements == []
     assert "Trung tâm Phục vụ hành chính công phường Thử Nghiệm" in page.get_data(as_text=True)
+
+
+def test_a_remembered_submission_reads_no_centre_or_field_before_its_insert(survey_center, remembering, client, statements, db):
+    html = client.get("/s/qn-test").get_data(as_text=True)
+    statements.clear()
+    posted = client.post("/s/qn-test", data={**hidden_inputs(html), **complete_answers("dat-dai")})
+    assert posted.status_code == 303
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert not any("FROM service_centers" in s or "FROM fields" in s for s in reads), reads
+    stored = db.session.scalars(select(Response)).one()
+    assert stored.center_id == survey_center.id and stored.field.code == "dat-dai"
+
+
+def test_a_submission_that_finds_the_survey_changed_twice_is_asked_to_reload(survey_center, client, db, app):
+    """The memory is dropped and the submission run again; if its insert still finds the centre
+    closed (it closed between the two), the phone is asked to reload and nothing is stored."""
+
+    class Stale(SurveyLookups):
+        forgotten = 0
+
+        def open_center(self, session, code, today):
+            return self.remembered
+
+        def forget(self):
+            Stale.forgotten += 1
+
+    previous = app.extensions["survey_lookups"]
+    app.extensions["survey_lookups"] = stale = Stale(0)
+    try:
+        with app.app_context():
+            stale.remembered = SurveyLookups(0).open_center(lambda: db.session, "qn-test", today_in_vietnam())
+        html = client.get("/s/qn-test").get_data(as_text=True)
+        db.session.execute(update(ServiceCenter).values(active=False))
+        db.session.commit()
+        posted = client.post("/s/qn-test", data={**hidden_inputs(html), **complete_answers()})
+    finally:
+        app.extensions["survey_lookups"] = previous
+    assert posted.status_code == 409 and Stale.forgotten == 1
+    assert "tải lại trang" in posted.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Response)) == 0
 
 
 def test_a_renamed_centre_shows_its_new_name_once_the_memory_expires(survey_center, remembering, clock, client, db):
