@@ -152,8 +152,10 @@ def _recent_statements(limit: int = RECENT_LIMIT):
     network anywhere, as three indexed look-ups (one OR across two tables would use no index),
     each keeping its newest ``limit``. Answers: per response, how many of each satisfaction
     code and how many others, counted in SQL. On PostgreSQL both in one statement: the distinct
-    responses, each joined (LATERAL) to its counts, a look-up in the answers' unique index per
-    response; elsewhere the responses as one UNION ALL, then their answers.
+    responses, each joined (LATERAL) to its answers' count and its satisfaction codes as one
+    array, a look-up in the answers' unique index per response and one row per response (a
+    busy centre's look-up returns hundreds); elsewhere the responses as one UNION ALL, then
+    their answers.
     """
     columns = (
         Response.id, Response.submitted_at, Response.started_at, Response.center_id,
@@ -181,12 +183,16 @@ def _recent_statements(limit: int = RECENT_LIMIT):
     )
     distinct = union(*(select(subquery) for subquery in newest)).subquery("recent")
     counts = (
-        select(scale_value.label("scale_value"), func.count().label("answers"))
+        select(
+            func.count().label("answers"),
+            func.array_agg(postgresql.aggregate_order_by(Answer.value, Answer.value))
+            .filter(_is_scale_answer())
+            .label("scale_values"),
+        )
         .where(Answer.response_id == distinct.c.id)
-        .group_by(scale_value)
         .lateral("counts")
     )
-    together = select(distinct, counts.c.scale_value, counts.c.answers).select_from(distinct.outerjoin(counts, true()))
+    together = select(distinct, counts.c.answers, counts.c.scale_values).select_from(distinct.join(counts, true()))
     return responses, answers, together
 
 
@@ -214,33 +220,30 @@ def _recent(session: Session, center_id: int, device: str | None, network: str |
     if connection.dialect.name == "postgresql":
         return recent_from_rows(connection.execute(together, params))
     rows = {row.id: row for row in connection.execute(responses, params)}
-    counts = connection.execute(answers, {"ids": list(rows)}) if rows else ()
-    return _submissions(rows, counts)
+    answered, scale = defaultdict(int), defaultdict(list)
+    for response_id, value, count in connection.execute(answers, {"ids": list(rows)}) if rows else ():
+        answered[response_id] += count
+        if value is not None:
+            scale[response_id] += [value] * count
+    return _submissions(rows, answered, {key: tuple(sorted(values)) for key, values in scale.items()})
 
 
 def recent_from_rows(rows) -> list[Submission]:
-    """The PostgreSQL look-up's rows (one per response and satisfaction code) as submissions."""
-    responses, counts = {}, []
-    for row in rows:
-        if row.id is None:
-            continue
-        responses.setdefault(row.id, row)
-        if row.answers:
-            counts.append((row.id, row.scale_value, row.answers))
-    return _submissions(responses, counts)
+    """The PostgreSQL look-up's rows (one per response) as submissions."""
+    responses = {row.id: row for row in rows if row.id is not None}
+    return _submissions(
+        responses,
+        {key: row.answers for key, row in responses.items()},
+        {key: tuple(row.scale_values) for key, row in responses.items() if row.scale_values},
+    )
 
 
-def _submissions(rows: dict, counts) -> list[Submission]:
-    """Submissions, oldest first, from response rows by id and (id, satisfaction code or None,
-    number of answers) counts."""
+def _submissions(rows: dict, answered: dict, scale: dict) -> list[Submission]:
+    """Submissions, oldest first, from response rows by id, their numbers of answers by id and
+    their satisfaction codes by id (sorted: the rules look only at which codes were given and
+    how many)."""
     if not rows:
         return []
-    answered, scale = defaultdict(int), defaultdict(tuple)
-    for response_id, value, count in counts:
-        answered[response_id] += count
-        if value is not None:
-            # The rules look only at which codes were given and how many, not at their order.
-            scale[response_id] += (value,) * count
     ordered = sorted(rows.values(), key=lambda r: (r.submitted_at, r.id))
     return [
         Submission(

@@ -121,7 +121,7 @@ def _insert_submission(columns: tuple[str, ...], linked: bool, with_recent: bool
     data-modifying CTEs, returning the response's id (``response_id``): one round trip and one
     statement to parse, plan and execute instead of three. All or nothing, like the three.
     With ``with_recent`` it also reads the fraud checks' recent responses
-    (``quality.recent_before_insert``): a row per response and satisfaction code beside the id.
+    (``quality.recent_before_insert``): a row per recent response beside the id.
     A response that ``guards`` no longer allow (``_insert_response``) writes nothing, and the
     statement returns no row.
 
