@@ -9,9 +9,9 @@ PORT ?= 5000
 FLASK := $(BIN)/flask --app wsgi
 # Debian packages the test suite drives: headless Chromium for browser tests, R's survey
 # package for reference numbers, zbar and poppler to read QR codes back from posters.
-TEST_DEBS := chromium chromium-driver r-base-core r-cran-survey zbar-tools poppler-utils
+TEST_DEBS := chromium chromium-driver r-base-core r-cran-survey zbar-tools poppler-utils redis-server
 
-.PHONY: install run test test-deps translations translations-update system-deps clean
+.PHONY: install run test test-deps translations translations-update system-deps redis-up clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +51,14 @@ system-deps:
 		fi; \
 	fi
 
-test-deps: install system-deps
+# The rate-limit tests use Redis on 127.0.0.1:6379 (database 13); start it if it is not running.
+redis-up:
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { \
+		echo "starting Redis on 127.0.0.1:6379"; \
+		redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no; \
+		for _ in 1 2 3 4 5 6 7 8 9 10; do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.5; done; }
+
+test-deps: install system-deps redis-up
 
 test: test-deps
 	$(BIN)/bandit -q -r app analysis surveys --severity-level high
