@@ -62,8 +62,9 @@ class Config:
     SURVEY_LIMIT_DEVICE = "5 per hour;10 per day"
     SURVEY_LIMIT_CENTER = "40 per 10 minutes"
     SURVEY_LIMIT_NETWORK = "300 per hour"
-    # Seconds each worker remembers the centres, fields and posters a survey page view reads
-    # (``app.services.survey_lookups``; 0: read them every time). Submissions read the database.
+    # Seconds each worker remembers the centres, fields and posters the survey reads
+    # (``app.services.survey_lookups``; 0: read them every time). A submission's insert checks
+    # them again, so what changed meanwhile is refused or corrected all the same.
     SURVEY_LOOKUP_SECONDS = 30.0
     # A submission faster than this is refused (a person can resubmit a moment later);
     # slower but still implausible ones are only flagged (analysis.integrity.Rules).
@@ -120,7 +121,7 @@ class TestingConfig(Config):
     # Tests submit forms in milliseconds; the tests of these rules switch them back on.
     SUBMIT_HARD_MIN_BASE = 0.0
     SUBMIT_HARD_MIN_PER_ANSWER = 0.0
-    # Tests change centres and fields between requests; the tests of the page views' memory set it.
+    # Tests change centres and fields between requests; the tests of the survey's memory set it.
     SURVEY_LOOKUP_SECONDS = 0.0
 
     @classmethod
