@@ -296,8 +296,8 @@ def _submission(view):
 
 
 def _lookup_session():
-    """The session that reads what the worker does not remember: a page view's without a
-    transaction, a submission's own."""
+    """The session for what the survey reads from the database (what the worker does not
+    remember, a dossier link): a page view's without a transaction, a submission's own."""
     return _page_view_session() if _is_page_view() else db.session
 
 
@@ -324,7 +324,7 @@ def _poster_survey(center_code: str):
 
 
 def _dossier_survey(token: str):
-    session = _page_view_session() if _is_page_view() else db.session
+    session = _lookup_session()
     try:
         link = find_dossier_link(session, current_app.config, token, now_utc())
     except LinkError as error:

@@ -52,9 +52,10 @@ def _still_valid(guards: tuple[str, ...]) -> list:
     """The conditions of ``guards``: the centre active and valid on ``open_on``, the field
     active, the poster issue the centre's and not revoked."""
     centres, open_on = ServiceCenter.__table__.c, bindparam("open_on", type_=Date)
+    center_id = bindparam("center_id", type_=_RESPONSES.c.center_id.type)
     required = [
         select(centres.id).where(
-            centres.id == bindparam("center_id", type_=_RESPONSES.c.center_id.type),
+            centres.id == center_id,
             centres.active.is_(True),
             centres.valid_from <= open_on,
             or_(centres.valid_to.is_(None), centres.valid_to >= open_on),
@@ -70,7 +71,7 @@ def _still_valid(guards: tuple[str, ...]) -> list:
         required.append(
             select(poster.id).where(
                 poster.id == bindparam("poster_id", type_=poster.id.type),
-                poster.center_id == bindparam("center_id", type_=_RESPONSES.c.center_id.type),
+                poster.center_id == center_id,
                 poster.revoked_at.is_(None),
             ).exists()
         )
