@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from app.errors import error_response
 from app.extensions import db, limiter
 from app.i18n import current_language
+from app.limiter_hooks import skip_limiter_hooks
 from app.public.forms import build_survey_form
 from app.services.form_start import issue_start_token, read_start_token
 from app.services.instruments import instrument_for_center
@@ -36,8 +37,9 @@ bp = Blueprint("public", __name__)
 
 
 @bp.record_once
-def _remember_lookups(state) -> None:
+def _set_up(state) -> None:
     state.app.extensions["survey_lookups"] = SurveyLookups(state.app.config["SURVEY_LOOKUP_SECONDS"])
+    skip_limiter_hooks(state.app, limiter, _survey_page_view)
 
 
 def _lookups() -> SurveyLookups:
@@ -251,7 +253,8 @@ def _store(center, instrument, fields, answers, language, started_at, now, devic
 
 @limiter.request_filter
 def _survey_page_view() -> bool:
-    """The survey's limits count submissions only: a page view skips the limiter's bookkeeping."""
+    """The survey's limits count submissions only: a page view skips the limiter, its request
+    hooks included (``skip_limiter_hooks``)."""
     return _is_page_view() and request.blueprint == bp.name
 
 

@@ -148,6 +148,31 @@ def test_a_submission_costs_two_limiter_calls_per_limit(app, survey_center, clie
     assert calls == ["test"] * 4 + ["hit"] * 4
 
 
+def test_a_page_view_skips_the_limiters_request_hooks(app, survey_center, client, db):
+    """Flask-Limiter's hooks would set up their request context on every request; the survey's
+    page views (the form and the thanks page), which no limit applies to, run none of them
+    (``skip_limiter_hooks``); a submission and pages elsewhere run all three."""
+    from flask import request_finished
+    from flask.globals import request_ctx
+
+    from app.extensions import limiter
+    from app.limiter_hooks import _belongs_to
+
+    hooks = [*app.before_request_funcs[None], *app.after_request_funcs[None], *app.teardown_request_funcs[None]]
+    assert len([hook for hook in hooks if _belongs_to(limiter, getattr(hook, "__wrapped__", None))]) == 3
+    seen = []
+
+    def record(sender, response, **extra):
+        seen.append(hasattr(request_ctx._get_current_object(), "_limiter_request_context"))
+
+    with request_finished.connected_to(record, app):
+        tokens = hidden_inputs(client.get("/s/qn-test").get_data(as_text=True))
+        assert client.post("/s/qn-test", data={**tokens, **complete_answers()}).status_code == 303
+        assert client.get("/s/qn-test/thanks").status_code == 200
+        assert client.get("/healthz").status_code == 200
+    assert seen == [False, True, False, True]
+
+
 def test_invalid_forms_do_not_use_up_the_limit(app, survey_center, limits, client, db):
     limits["SURVEY_LIMIT_DEVICE"] = "1 per hour"
     answers = complete_answers()
