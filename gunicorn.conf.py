@@ -3,12 +3,15 @@
 The settings and why (what they hold on a 2-core machine is in bench/load/RESULTS.md):
 
 - The survey is CPU-bound Python with short waits on PostgreSQL and Redis in between
-  (``bench/load/profile_requests.py``: a page view ≈ 1.2 ms of CPU and no wait, a submission
-  ≈ 7.5 ms of CPU in 11 ms, the rest waiting). Processes, not threads, use the cores: keeping 2
-  cores busy needs about 2 × 11 / 7.5 ≈ 3 requests in flight, more while PostgreSQL (and here
-  the load generator) take their share of the same cores. Default ``2 × cores + 1`` (5 on 2
-  cores), which leaves room for workers whose requests all wait; more workers would only share
-  the same cores (and each warms its own caches), ``GUNICORN_WORKERS`` overrides.
+  (``bench/load/profile_requests.py``: a page view ≈ 1.2–1.8 ms of CPU and no wait, a
+  submission ≈ 10–13 ms of CPU in 16–18 ms, the rest waiting). Processes, not threads, use the
+  cores: keeping 2 cores busy needs about 2 × 17 / 12 ≈ 3 requests in flight. Default
+  ``cores + 1`` (3 on 2 cores). More workers only share the same cores, and each keeps its own
+  copy of the app warm in the CPU's caches: measured side by side on 28 November 2026, 3
+  workers cost 1.74 ms of CPU per page view against 2.07 ms for 5 (``wrk``, 10 alternating
+  rounds) and held ≈ 700 page views/s against ≈ 600 in ``make bench-load``, with the same
+  submission rate at a lower p95 (bench/load/RESULTS.md). An app server whose PostgreSQL is on
+  another machine waits longer per request and may want more: ``GUNICORN_WORKERS`` overrides.
 - ``sync`` workers (one request at a time per process) by default: measured side by side in
   three pairs of runs on 27 November 2026 (``make bench-load``), 5 ``sync`` workers cost less
   CPU per page view than 5 ``gthread`` workers × 2 threads (1.6–1.7 against 1.9 ms; the thread
@@ -16,7 +19,9 @@ The settings and why (what they hold on a 2-core machine is in bench/load/RESULT
   at p95 < 200 ms every time (850 against 700/s, 1,100 against 1,000/s, 800/s against none);
   submissions cost the same with either. ``sync`` workers need a buffering proxy in front, as
   gunicorn says, so that a slow phone's upload does not hold a whole process: the load balancer
-  of docs/scaling.md buffers. Served directly to phones, ``GUNICORN_THREADS=2`` switches to
+  of docs/scaling.md buffers. (gunicorn 27 also holds a ``sync`` worker after each response
+  until the client closes its side, up to 2 s, ``gunicorn.util.close_graceful``: the balancer
+  closes at once, a phone on 4G only after its round trip.) Served directly to phones, ``GUNICORN_THREADS=2`` switches to
   ``gthread`` (a slow client then holds one thread, and idle keep-alive connections wait in the
   poller).
 - The loaded app's objects are frozen (``gc.freeze()``) before the workers fork: without it a
@@ -26,7 +31,7 @@ The settings and why (what they hold on a 2-core machine is in bench/load/RESULT
   connection for the length of a request), plus as many overflow connections for bursts.
   The whole deployment opens at most ``workers × threads × 2`` connections, which must stay
   under PostgreSQL's ``max_connections`` (100 by default) with room for migrations, the
-  analysis and psql: 5 × 1 × 2 = 10 here (20 with ``GUNICORN_THREADS=2``). A request that
+  analysis and psql: 3 × 1 × 2 = 6 here (12 with ``GUNICORN_THREADS=2``). A request that
   cannot get a connection within ``pool_timeout`` seconds fails fast with the 503 page instead
   of queueing forever.
   ``pool_pre_ping`` (already the app's default) replaces connections that died while
@@ -47,7 +52,7 @@ import multiprocessing
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("GUNICORN_WORKERS") or os.environ.get("WEB_CONCURRENCY") or 2 * multiprocessing.cpu_count() + 1)
+workers = int(os.environ.get("GUNICORN_WORKERS") or os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() + 1)
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 worker_class = "gthread" if threads > 1 else "sync"
 # Phones on 4G are slow to send; the load balancer in front buffers them in production.

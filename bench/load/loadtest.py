@@ -210,11 +210,11 @@ def report(result: dict, info: dict, args, pg: dict) -> None:
     before, after = result["cpu_reference_s"]
     print(f"CPU speed: a fixed Python loop took {before * 1000:.0f} ms before the run and {after * 1000:.0f} ms after "
           "(compare runs only at similar figures)")
-    # gunicorn.conf.py: 2 × cores + 1 workers, sync unless more than one thread is asked for
+    # gunicorn.conf.py: cores + 1 workers, sync unless more than one thread is asked for
     # (--threads, else GUNICORN_THREADS, which the server inherits from this environment).
     threads = args.threads or int(os.environ.get("GUNICORN_THREADS") or 1)
     kind = "gthread" if threads > 1 else "sync"
-    print(f"gunicorn: {args.workers or 'default (2 × cores + 1)'} {kind} workers × {threads} threads "
+    print(f"gunicorn: {args.workers or 'default (cores + 1)'} {kind} workers × {threads} threads "
           f"(gunicorn.conf.py); generator on the same machine ({event_loop()})")
     views, submits = best(result["views"]), best(result["submits"])
     if views:

@@ -276,7 +276,7 @@ class Gunicorn:
     @property
     def expected_workers(self) -> int:
         configured = self.env.get("GUNICORN_WORKERS") or self.env.get("WEB_CONCURRENCY")
-        return int(configured) if configured else 2 * (os.cpu_count() or 1) + 1
+        return int(configured) if configured else (os.cpu_count() or 1) + 1  # gunicorn.conf.py's default
 
     def healthy(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
