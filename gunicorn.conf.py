@@ -9,8 +9,8 @@ The settings and why (what they hold on a 2-core machine is in bench/load/RESULT
   ``cores + 1`` (3 on 2 cores). More workers only share the same cores, and each keeps its own
   copy of the app warm in the CPU's caches: measured side by side on 28 November 2026, 3
   workers cost 1.74 ms of CPU per page view against 2.07 ms for 5 (``wrk``, 10 alternating
-  rounds) and held ≈ 700 page views/s against ≈ 600 in ``make bench-load``, with the same
-  submission rate at a lower p95 (bench/load/RESULTS.md). An app server whose PostgreSQL is on
+  rounds) and held 602–696 page views/s against 602–607, and 68–79 submissions/s against
+  69–73, in ``make bench-load`` (bench/load/RESULTS.md). An app server whose PostgreSQL is on
   another machine waits longer per request and may want more: ``GUNICORN_WORKERS`` overrides.
 - ``sync`` workers (one request at a time per process) by default: measured side by side in
   three pairs of runs on 27 November 2026 (``make bench-load``), 5 ``sync`` workers cost less
@@ -21,9 +21,9 @@ The settings and why (what they hold on a 2-core machine is in bench/load/RESULT
   gunicorn says, so that a slow phone's upload does not hold a whole process: the load balancer
   of docs/scaling.md buffers. (gunicorn 27 also holds a ``sync`` worker after each response
   until the client closes its side, up to 2 s, ``gunicorn.util.close_graceful``: the balancer
-  closes at once, a phone on 4G only after its round trip.) Served directly to phones, ``GUNICORN_THREADS=2`` switches to
-  ``gthread`` (a slow client then holds one thread, and idle keep-alive connections wait in the
-  poller).
+  closes at once, a phone on 4G only after its round trip.) Served directly to phones,
+  ``GUNICORN_THREADS=2`` switches to ``gthread`` (a slow client then holds one thread, and idle
+  keep-alive connections wait in the poller).
 - The loaded app's objects are frozen (``gc.freeze()``) before the workers fork: without it a
   worker's full garbage collection walks them all, a pause of ≈ 120 ms every few hundred
   submissions.

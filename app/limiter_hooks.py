@@ -3,8 +3,8 @@
 ``limiter.request_filter`` exempts a request from every limit, but Flask-Limiter's three request
 hooks still run on it: before the view they resolve the endpoint's limits and set up a context,
 after it they look for deductions, and on teardown they reset the context. On a survey page
-view, the platform's busiest request, that was ≈ 0.2 ms of its ≈ 1.8 ms of CPU (in process, with
-``bench.load.profile_requests``), for nothing.
+view, the platform's busiest request, that was ≈ 0.2 ms of its ≈ 1.9 ms of CPU in process
+(``bench.load.profile_requests``) and ≈ 0.4 ms of ≈ 2.0 ms in a gunicorn worker, for nothing.
 """
 
 from __future__ import annotations
