@@ -9,11 +9,11 @@ The settings and why (what they hold on a 2-core machine is in bench/load/RESULT
   ``cores + 1`` (3 on 2 cores). More workers only share the same cores, and each keeps its own
   copy of the app warm in the CPU's caches: measured side by side on 28 November 2026, 3
   workers cost 1.74 ms of CPU per page view against 2.07 ms for 5 (``wrk``, 10 alternating
-  rounds) and held 602–696 page views/s against 602–607, and 68–79 submissions/s against
-  69–73, in ``make bench-load`` (bench/load/RESULTS.md); 2 workers queued requests while one
-  waited (p95 over 200 ms at 600 page views/s and at 60 submissions/s). An app server whose
-  PostgreSQL is on another machine waits longer per request and may want more:
-  ``GUNICORN_WORKERS`` overrides.
+  rounds); in ``make bench-load`` they held 68–81 submissions/s against 69–73, and 504–696
+  page views/s against 602–607, a scatter wider than the difference (bench/load/RESULTS.md);
+  2 workers queued requests while one waited (p95 over 200 ms at 600 page views/s and at 60
+  submissions/s). An app server whose PostgreSQL is on another machine waits longer per
+  request and may want more: ``GUNICORN_WORKERS`` overrides.
 - ``sync`` workers (one request at a time per process) by default: measured side by side in
   three pairs of runs on 27 November 2026 (``make bench-load``), 5 ``sync`` workers cost less
   CPU per page view than 5 ``gthread`` workers × 2 threads (1.6–1.7 against 1.9 ms; the thread
