@@ -33,13 +33,12 @@ def _unless(skip: Callable[[], bool], hook, passes_response: bool):
     return run
 
 
-def skip_limiter_hooks(app: Flask, limiter: Limiter, skip: Callable[[], bool]) -> int:
-    """Make the request hooks ``limiter`` registered on ``app`` do nothing while ``skip()`` is
-    true; returns how many hooks were wrapped (three with Flask-Limiter 4).
+def skip_limiter_hooks(app: Flask, limiter: Limiter, skip: Callable[[], bool]) -> None:
+    """Make the request hooks ``limiter`` registered on ``app`` (three with Flask-Limiter 4) do
+    nothing while ``skip()`` is true.
 
     ``skip`` must also be one of ``limiter``'s request filters, so that a skipped request is one
     the limiter would have let through without counting anything."""
-    wrapped = 0
     for hooks, passes_response in (
         (app.before_request_funcs.get(None, []), False),
         (app.after_request_funcs.get(None, []), True),
@@ -48,5 +47,3 @@ def skip_limiter_hooks(app: Flask, limiter: Limiter, skip: Callable[[], bool]) -
         for index, hook in enumerate(hooks):
             if _belongs_to(limiter, hook):
                 hooks[index] = _unless(skip, hook, passes_response)
-                wrapped += 1
-    return wrapped

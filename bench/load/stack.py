@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import runpy
 import secrets
 import shutil
 import signal
@@ -276,7 +277,7 @@ class Gunicorn:
     @property
     def expected_workers(self) -> int:
         configured = self.env.get("GUNICORN_WORKERS") or self.env.get("WEB_CONCURRENCY")
-        return int(configured) if configured else (os.cpu_count() or 1) + 1  # gunicorn.conf.py's default
+        return int(configured) if configured else runpy.run_path(str(ROOT / "gunicorn.conf.py"))["workers"]
 
     def healthy(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
