@@ -44,12 +44,14 @@ class Config:
     DOSSIER_LINK_DAYS = 30
     # Public address printed on posters and links (e.g. https://hailong.quangninh.gov.vn).
     PUBLIC_BASE_URL: str | None = None
+    # The RATELIMIT_* settings are Flask-Limiter's (the login's limit); the survey's limits
+    # (``app.survey_limits``) share its storage, options and in-memory fallback.
     RATELIMIT_STORAGE_URI = "memory://"
-    # The X-RateLimit-* headers would cost two Redis round trips on every submission; a refusal
-    # (429) still says when to retry (``app.errors``).
+    # The X-RateLimit-* headers would cost two Redis round trips on every limited request; a
+    # refusal (429) still says when to retry (``app.errors``).
     RATELIMIT_HEADERS_ENABLED = False
-    # Fixed windows: a limit costs one GET to test it and one INCR (with its expiry, one script)
-    # to count an accepted submission; the moving window keeps a sorted set per key instead.
+    # Fixed windows, as the survey's own limits: a limit costs one read to test it and one INCR
+    # (with its expiry, one script) to count; the moving window keeps a sorted set per key.
     RATELIMIT_STRATEGY = "fixed-window"
     # When Redis is unreachable, keep limiting in each worker's memory (and log it) rather than fail.
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True

@@ -110,7 +110,8 @@ APP_LOGGING = {
     "root": {"level": "WARNING", "handlers": ["stderr"]},
     "loggers": {
         "app": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
-        # "Rate limit storage unreachable - falling back to in-memory storage" and "... recovered".
+        # "app" includes the survey limits' "Rate limit storage unreachable - falling back to
+        # in-memory storage" and "... recovered"; Flask-Limiter (the login's limit) logs the same.
         "flask-limiter": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
     },
 }

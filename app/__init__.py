@@ -21,7 +21,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     if overrides:
         app.config.update(overrides)
 
-    from app import database, errors, i18n, input_checks, security  # noqa: F401 (database registers listeners)
+    from app import database, errors, i18n, input_checks, security, survey_limits  # noqa: F401 (database registers listeners)
     from app.cli import sipas_cli
     from app.extensions import csrf, db, limiter, login_manager, migrate
 
@@ -31,6 +31,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     input_checks.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    survey_limits.init_app(app)
     _init_login(app, login_manager)
     i18n.init_app(app)
     errors.init_app(app)

@@ -195,3 +195,4 @@ def _reset_rate_limits(request):
         app = request.getfixturevalue("app")
         with app.app_context():
             limiter.reset()
+            app.extensions["survey_limits"].reset()

@@ -16,8 +16,8 @@ def test_app_log_lines_look_like_gunicorns_own():
     gunicorn's own: they carry the same timestamp, pid and level prefix, then the logger's name."""
     settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     plain = settings["APP_LOGGING"]["formatters"]["plain"]
-    record = logging.LogRecord("flask-limiter", logging.WARNING, __file__, 1, "Rate limit storage unreachable", None, None)
+    record = logging.LogRecord("app.survey_limits", logging.WARNING, __file__, 1, "Rate limit storage unreachable", None, None)
     app_line = logging.Formatter(plain["format"], plain.get("datefmt")).format(record)
     gunicorn_line = logging.Formatter(Logger.error_fmt, Logger.datefmt).format(record)
     prefix = gunicorn_line[: gunicorn_line.index("[WARNING] ") + len("[WARNING] ")]
-    assert app_line == prefix + "flask-limiter: Rate limit storage unreachable"
+    assert app_line == prefix + "app.survey_limits: Rate limit storage unreachable"

@@ -11,13 +11,15 @@ from __future__ import annotations
 import re
 import secrets
 from collections import OrderedDict
-from functools import partial
+from functools import partial, wraps
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import generate_csrf
 from markupsafe import escape
 from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import TooManyRequests
 
 from app.errors import error_response
 from app.extensions import db, limiter
@@ -31,6 +33,8 @@ from app.services.links import LinkError, consume_dossier_link, find_dossier_lin
 from app.services.quality import rules_from_config
 from app.services.submissions import Linkage, submit_response
 from app.services.survey_lookups import SurveyLookups
+from app.survey_limits import Refused, survey_limits
+from app.survey_limits import windows as survey_windows
 from app.timeutil import now_utc, today_in_vietnam
 
 bp = Blueprint("public", __name__)
@@ -39,7 +43,7 @@ bp = Blueprint("public", __name__)
 @bp.record_once
 def _set_up(state) -> None:
     state.app.extensions["survey_lookups"] = SurveyLookups(state.app.config["SURVEY_LOOKUP_SECONDS"])
-    skip_limiter_hooks(state.app, limiter, _survey_page_view)
+    skip_limiter_hooks(state.app, limiter, _survey_request)
 
 
 def _lookups() -> SurveyLookups:
@@ -252,26 +256,34 @@ def _store(center, instrument, fields, answers, language, started_at, now, devic
 
 
 @limiter.request_filter
-def _survey_page_view() -> bool:
-    """The survey's limits count submissions only: a page view skips the limiter, its request
-    hooks included (``skip_limiter_hooks``)."""
-    return _is_page_view() and request.blueprint == bp.name
+def _survey_request() -> bool:
+    """No Flask-Limiter limit applies to the survey (its limits are ``app.survey_limits``'), so
+    its requests skip Flask-Limiter, its request hooks included (``skip_limiter_hooks``)."""
+    return request.blueprint == bp.name
 
 
 def _survey_limits(view):
-    for limit, key in (
-        ("SURVEY_LIMIT_DEVICE", _device_limit_key),
-        ("SURVEY_LIMIT_CENTER", _center_limit_key),
-        ("SURVEY_LIMIT_NETWORK", None),
-    ):
-        view = limiter.limit(
-            lambda name=limit: current_app.config[name],
-            key_func=key,
-            methods=["POST"],
-            deduct_when=_accepted,
-            scope=limit.lower(),
-        )(view)
-    return view
+    """Test the survey's limits before a submission, and count them once it is accepted."""
+
+    @wraps(view)
+    def limited(**kwargs):
+        config = current_app.config
+        windows = survey_windows([
+            (config["SURVEY_LIMIT_DEVICE"], _device_limit_key(), "survey_limit_device"),
+            (config["SURVEY_LIMIT_CENTER"], _center_limit_key(), "survey_limit_center"),
+            (config["SURVEY_LIMIT_NETWORK"], get_remote_address(), "survey_limit_network"),
+        ])
+        limits = survey_limits()
+        try:
+            limits.check(windows)
+        except Refused as refused:
+            raise TooManyRequests(retry_after=refused.retry_after) from None
+        response = current_app.make_response(view(**kwargs))
+        if _accepted(response):
+            limits.count(windows)
+        return response
+
+    return limited
 
 
 class _Changed(Exception):
@@ -337,7 +349,7 @@ def _dossier_survey(token: str):
 
 
 # A page view and a submission are separate views of the same address: the limits count
-# submissions only, and a page view spares the limiter's three wrappers.
+# submissions only, and a page view spares their wrapper.
 
 
 @bp.get("/s/<center_code>")

@@ -16,7 +16,7 @@ time and sending a complete answer, from its own device and source address.
   it reconnects by itself (``pool_pre_ping``). Phones do what the page asks: they try again every
   5 s, like a person pressing "Gửi" again.
 - ``redis``: stop Redis for 20 s, then start it again. The rate limits fall back to each worker's
-  memory (Flask-Limiter's in-memory fallback), the log says so, and responses keep being accepted.
+  memory (``app.survey_limits``' in-memory fallback), the log says so, and responses keep being accepted.
 
 Each prints what was sent, accepted, stored and lost, a timeline of statuses, and its checks;
 the exit code is non-zero when a check fails. Every loop is bounded by a count and a deadline.

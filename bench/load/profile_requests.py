@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", default="sipas_profile")
     parser.add_argument("--requests", type=int, default=300, help="phones, each one GET and one POST")
     parser.add_argument("--warmup", type=int, default=30, help="phones run first and not counted")
-    parser.add_argument("--redis", default=None, help="Flask-Limiter storage, e.g. redis://127.0.0.1:6379/3 (default: memory)")
+    parser.add_argument("--redis", default=None, help="rate-limit storage, e.g. redis://127.0.0.1:6379/3 (default: memory)")
     parser.add_argument("--centres", type=int, default=0, help="phones go to the first N centres only (default: all)")
     parser.add_argument("--held", type=float, default=120.0, help="seconds the phone held the form (an honest 2 minutes: no too_fast flag)")
     parser.add_argument("--opening-hours", action="store_true", help="the default opening hours instead of around the clock")

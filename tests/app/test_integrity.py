@@ -130,28 +130,27 @@ def test_a_refusal_says_when_to_retry_and_accepted_answers_carry_no_limit_header
     assert 1 <= int(refused.headers["Retry-After"]) <= 3600
 
 
-def test_a_submission_costs_two_limiter_calls_per_limit(app, survey_center, client, db, monkeypatch):
-    """Each of the four limits (device per hour and per day, centre, network) is tested before the
-    submission and counted once it is accepted, and nothing more (with Redis: one GET and one
-    script each), in particular no look-up of the window for headers."""
-    from app.extensions import limiter
-
+def test_a_submission_reads_its_four_limits_before_and_counts_them_once_accepted(app, survey_center, client, db, monkeypatch):
+    """The four limits (device per hour and per day, centre, network) are read together before
+    the submission and counted together once it is accepted (on Redis one round trip each:
+    ``test_limits_on_redis``), and nothing more; a page view and a refused form touch none."""
+    counters = app.extensions["survey_limits"]._main
     calls = []
-    strategy = limiter.limiter
-    assert type(strategy).__name__ == "FixedWindowRateLimiter"
-    for name in ("test", "hit", "get_window_stats"):
-        original = getattr(strategy, name)
-        monkeypatch.setattr(strategy, name, lambda *a, _name=name, _original=original, **k: calls.append(_name) or _original(*a, **k))
+    for name in ("counts", "add"):
+        original = getattr(counters, name)
+        monkeypatch.setattr(counters, name, lambda windows, _name=name, _original=original: calls.append((_name, len(windows))) or _original(windows))
     tokens = hidden_inputs(client.get("/s/qn-test").get_data(as_text=True))
-    assert calls == []  # a page view does not touch the limiter
+    assert calls == []
+    assert client.post("/s/qn-test", data={**tokens, **complete_answers(), "TC1": "9"}).status_code == 422
+    assert calls == [("counts", 4)]
     assert client.post("/s/qn-test", data={**tokens, **complete_answers()}).status_code == 303
-    assert calls == ["test"] * 4 + ["hit"] * 4
+    assert calls == [("counts", 4), ("counts", 4), ("add", 4)]
 
 
-def test_a_page_view_skips_the_limiters_request_hooks(app, survey_center, client, db):
-    """Flask-Limiter's hooks would set up their request context on every request; the survey's
-    page views (the form and the thanks page), which no limit applies to, run none of them
-    (``skip_limiter_hooks``); a submission and pages elsewhere run all three."""
+def test_the_survey_skips_flask_limiters_request_hooks(app, survey_center, client, db):
+    """Flask-Limiter's hooks would set up their request context on every request; the survey,
+    whose limits are not Flask-Limiter's (``app.survey_limits``), runs none of them
+    (``skip_limiter_hooks``); pages elsewhere run all three."""
     from flask import request_finished
     from flask.globals import request_ctx
 
@@ -170,7 +169,7 @@ def test_a_page_view_skips_the_limiters_request_hooks(app, survey_center, client
         assert client.post("/s/qn-test", data={**tokens, **complete_answers()}).status_code == 303
         assert client.get("/s/qn-test/thanks").status_code == 200
         assert client.get("/healthz").status_code == 200
-    assert seen == [False, True, False, True]
+    assert seen == [False, False, False, True]
 
 
 def test_invalid_forms_do_not_use_up_the_limit(app, survey_center, limits, client, db):
