@@ -2,7 +2,7 @@
 
 from app.models.accounts import ROLES, User, user_centers
 from app.models.base import Base, UTCDateTime, utcnow
-from app.models.integrity import VIAS, AuditEvent, ResponseLinkage, ResponseReview
+from app.models.integrity import VIAS, AuditEvent, CenterBaseline, ResponseLinkage, ResponseReview
 from app.models.links import ApiToken, Counter, DossierLink, Poster
 from app.models.places import UNIT_LEVELS, AdministrativeUnit, Field, ServiceCenter
 from app.models.surveys import CHANNELS, LOCALES, Answer, InstrumentVersion, Response, ResponseFlag
@@ -17,6 +17,7 @@ __all__ = [
     "AdministrativeUnit",
     "ApiToken",
     "AuditEvent",
+    "CenterBaseline",
     "ResponseLinkage",
     "ResponseReview",
     "VIAS",

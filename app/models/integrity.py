@@ -54,6 +54,26 @@ class ResponseLinkage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class CenterBaseline(Base):
+    """A centre's 28-day baseline for the fraud checks (``analysis.integrity.CentreBaseline``),
+    counted once for the Vietnam ``day`` it serves and shared by every worker and server.
+
+    Counting it reads four weeks of the centre's responses; each worker also remembers it, but
+    nationally most submissions are a worker's first at their centre that day. Rows of past
+    days serve nothing and ``flask sipas purge`` deletes them.
+    """
+
+    __tablename__ = "center_baselines"
+    __table_args__ = (CheckConstraint("0 <= top_rated AND top_rated <= satisfied AND satisfied <= responses", name="counts"),)
+
+    center_id: Mapped[int] = mapped_column(ForeignKey("service_centers.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    responses: Mapped[int]
+    top_rated: Mapped[int]
+    satisfied: Mapped[int]
+    counted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ResponseReview(Base):
     """An analyst's decision on a flagged response: count it in the indices or leave it out."""
 

@@ -13,17 +13,18 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Sequence
 
-from sqlalchemy import and_, bindparam, case, exists, func, literal_column, or_, select, true, union, union_all
+from sqlalchemy import and_, bindparam, case, delete, exists, func, literal_column, or_, select, true, union, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from analysis.integrity import CentreBaseline, Rules, Submission, baseline_period, flags_for
-from app.models import Answer, Response, ResponseFlag, ResponseLinkage, ResponseReview
+from app.models import Answer, CenterBaseline, Response, ResponseFlag, ResponseLinkage, ResponseReview
 from surveys import Instrument, available_instruments, load_instrument
 
 RECENT_WINDOW = timedelta(hours=3)
 SCALE_VALUES = ("1", "2", "3", "4", "5")
-# A centre's baseline covers the 28 days before today, so one computation serves it all day.
+# A centre's baseline covers the 28 days before today, so one computation serves it all day:
+# it is stored (``CenterBaseline``) and each worker remembers the ones it used.
 _BASELINES: OrderedDict[tuple, CentreBaseline] = OrderedDict()
 _BASELINE_CACHE_SIZE = 4096
 
@@ -43,24 +44,52 @@ def clear_baseline_cache() -> None:
 def centre_baseline(session: Session, center_id: int, submitted_at: datetime, rules: Rules) -> CentreBaseline:
     """The centre's usual traffic over the 28 days before the submission's day
     (``analysis.integrity.CentreBaseline``): poster-link responses, leaving out flagged ones no
-    analyst has included, counted by their lowest satisfaction answer."""
+    analyst has included, counted by their lowest satisfaction answer.
+
+    Counted once per centre and day for every worker and server (``CenterBaseline``): the
+    first submission of the day at a centre counts it and stores it in its own transaction
+    (and deletes the centre's rows of earlier days); later ones read the row, or the worker's
+    memory. A concurrent first submission keeps the row already there."""
     start, end = baseline_period(submitted_at)
     key = (str(session.get_bind().url), center_id, end)
     if key in _BASELINES:
         _BASELINES.move_to_end(key)
         return _BASELINES[key]
-    params = {"center_id": center_id, "start": start, "end": end}
-    responses, top, satisfied = session.connection().execute(_baseline_statement(), params).one()
+    connection = session.connection()
+    day = end.date()
+    counts = connection.execute(_STORED_BASELINE, {"center_id": center_id, "day": day}).one_or_none()
+    if counts is None:
+        params = {"center_id": center_id, "start": start, "end": end}
+        counts = tuple(count or 0 for count in connection.execute(_baseline_statement(), params).one())
+        connection.execute(_FORGET_BASELINES, {"center_id": center_id, "day": day})
+        connection.execute(
+            _STORE_BASELINE[connection.dialect.name],
+            {"center_id": center_id, "day": day, "responses": counts[0], "top_rated": counts[1], "satisfied": counts[2]},
+        )
+    responses, top, satisfied = counts
     baseline = CentreBaseline(
-        responses=responses or 0,
-        top_rated=top or 0,
-        satisfied=satisfied or 0,
+        responses=responses,
+        top_rated=top,
+        satisfied=satisfied,
         opening_hours=rules.hours_for(str(center_id)).hours_between(start, end),
     )
     _BASELINES[key] = baseline
     if len(_BASELINES) > _BASELINE_CACHE_SIZE:
         _BASELINES.popitem(last=False)
     return baseline
+
+
+_BASELINES_TABLE = CenterBaseline.__table__
+_STORED_BASELINE = select(_BASELINES_TABLE.c.responses, _BASELINES_TABLE.c.top_rated, _BASELINES_TABLE.c.satisfied).where(
+    _BASELINES_TABLE.c.center_id == bindparam("center_id"), _BASELINES_TABLE.c.day == bindparam("day")
+)
+_FORGET_BASELINES = delete(_BASELINES_TABLE).where(
+    _BASELINES_TABLE.c.center_id == bindparam("center_id"), _BASELINES_TABLE.c.day < bindparam("day")
+)
+_STORE_BASELINE = {
+    name: dialect.insert(_BASELINES_TABLE).on_conflict_do_nothing(index_elements=["center_id", "day"])
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 
 
 def _constants(values) -> list:

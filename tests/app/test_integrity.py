@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from app.models import Response, ResponseFlag, ResponseLinkage
+from app.models import CenterBaseline, Response, ResponseFlag, ResponseLinkage
 from app.services.linkage import DEVICE_COOKIE, device_hash, network_hash, network_of
+from app.timeutil import today_in_vietnam
 from tests.app.conftest import complete_answers, hidden_inputs
 
 
@@ -272,6 +273,33 @@ def test_a_burst_of_top_ratings_is_flagged_retroactively(app, survey_center, alw
 
         baseline = centre_baseline(app_db.session, survey_center.id, now_utc(), always_open)
     assert baseline.responses == 60 and baseline.top_rated == 0 and baseline.satisfied == 40
+
+
+def test_a_centres_baseline_is_counted_once_a_day_and_shared_by_the_workers(app, survey_center, always_open, db):
+    from app.extensions import db as app_db
+    from app.services.quality import centre_baseline, clear_baseline_cache
+    from app.timeutil import now_utc
+
+    quiet_month(app, survey_center.id)
+    today = today_in_vietnam()
+    db.session.add(CenterBaseline(center_id=survey_center.id, day=today - timedelta(days=3), responses=1, top_rated=0, satisfied=0))
+    db.session.commit()
+    with app.app_context():
+        first = centre_baseline(app_db.session, survey_center.id, now_utc(), always_open)
+        app_db.session.commit()
+    assert (first.responses, first.top_rated, first.satisfied) == (60, 0, 40)
+    stored = db.session.execute(select(CenterBaseline.day, CenterBaseline.responses, CenterBaseline.satisfied)).all()
+    assert stored == [(today, 60, 40)]  # the earlier day's row is gone
+    # Another worker, which has not seen the centre today, reads the row instead of counting:
+    # the row is altered here to tell the two apart.
+    clear_baseline_cache()
+    db.session.execute(update(CenterBaseline).values(responses=61))
+    db.session.commit()
+    with app.app_context():
+        again = centre_baseline(app_db.session, survey_center.id, now_utc(), always_open)
+        app_db.session.rollback()
+    assert (again.responses, again.satisfied) == (61, 40)
+    assert again.opening_hours == first.opening_hours
 
 
 def test_varied_honest_answers_at_a_normal_pace_are_not_flagged_as_a_burst(app, survey_center, always_open, db):
