@@ -33,6 +33,11 @@ def test_production_with_real_settings(monkeypatch):
     assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
 
 
+def test_a_survey_limit_that_does_not_parse_stops_the_app_with_its_name():
+    with pytest.raises(RuntimeError, match="SURVEY_LIMIT_CENTER is not a rate limit"):
+        create_app("testing", {"SQLALCHEMY_DATABASE_URI": "sqlite://", "SURVEY_LIMIT_CENTER": "40 every ten minutes"})
+
+
 def test_unknown_environment_is_refused():
     with pytest.raises(RuntimeError, match="SIPAS_ENV"):
         create_app("staging")
