@@ -44,7 +44,8 @@ def _http_messages() -> dict[int, tuple[str, str]]:
 
 
 def _rate_limit_retry_after() -> dict[str, str]:
-    """``Retry-After`` for a refused request: when the breached limit's window ends.
+    """``Retry-After`` for a request Flask-Limiter refused (the login's limit; the survey's own
+    limits put theirs on the refusal): when the breached limit's window ends.
 
     Flask-Limiter's own headers are off (``RATELIMIT_HEADERS_ENABLED``): they cost two storage
     round trips on every limited request, refused or not, to tell a phone's browser what it

@@ -60,7 +60,8 @@ class CenterBaseline(Base):
 
     Counting it reads four weeks of the centre's responses; each worker also remembers it, but
     nationally most submissions are a worker's first at their centre that day. Rows of past
-    days serve nothing and ``flask sipas purge`` deletes them.
+    days serve nothing: the day's count at a centre deletes the centre's earlier rows
+    (``app.services.quality.centre_baseline``).
     """
 
     __tablename__ = "center_baselines"

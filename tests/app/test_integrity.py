@@ -134,7 +134,8 @@ def test_a_refusal_says_when_to_retry_and_accepted_answers_carry_no_limit_header
 def test_a_submission_reads_its_four_limits_before_and_counts_them_once_accepted(app, survey_center, client, db, monkeypatch):
     """The four limits (device per hour and per day, centre, network) are read together before
     the submission and counted together once it is accepted (on Redis one round trip each:
-    ``test_limits_on_redis``), and nothing more; a page view and a refused form touch none."""
+    ``test_limits_on_redis``), and nothing more; a page view touches none, and a form sent back
+    for correction reads them without counting."""
     counters = app.extensions["survey_limits"]._main
     calls = []
     for name in ("counts", "add"):
