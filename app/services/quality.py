@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict, defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Sequence
@@ -41,7 +42,17 @@ def clear_baseline_cache() -> None:
     _BASELINES.clear()
 
 
-def centre_baseline(session: Session, center_id: int, submitted_at: datetime, rules: Rules) -> CentreBaseline:
+@dataclass(frozen=True)
+class StoredBaseline:
+    """The centre's stored counts for the day (responses, top rated, satisfied), or None, as a
+    statement that ran anyway has read them (``stored_baseline_before_insert``)."""
+
+    counts: tuple[int, int, int] | None
+
+
+def centre_baseline(
+    session: Session, center_id: int, submitted_at: datetime, rules: Rules, stored: StoredBaseline | None = None
+) -> CentreBaseline:
     """The centre's usual traffic over the 28 days before the submission's day
     (``analysis.integrity.CentreBaseline``): poster-link responses, leaving out flagged ones no
     analyst has included, counted by their lowest satisfaction answer.
@@ -49,7 +60,8 @@ def centre_baseline(session: Session, center_id: int, submitted_at: datetime, ru
     Counted once per centre and day for every worker and server (``CenterBaseline``): the
     first submission of the day at a centre counts it and stores it in its own transaction
     (and deletes the centre's rows of earlier days); later ones read the row, or the worker's
-    memory. A concurrent first submission keeps the row already there."""
+    memory. A concurrent first submission keeps the row already there. ``stored``: the row as
+    read already (the submission's insert on PostgreSQL reads it), so as not to read it again."""
     start, end = baseline_period(submitted_at)
     key = (str(session.get_bind().url), center_id, end)
     if key in _BASELINES:
@@ -57,7 +69,10 @@ def centre_baseline(session: Session, center_id: int, submitted_at: datetime, ru
         return _BASELINES[key]
     connection = session.connection()
     day = end.date()
-    counts = connection.execute(_STORED_BASELINE, {"center_id": center_id, "day": day}).one_or_none()
+    if stored is None:
+        counts = connection.execute(_STORED_BASELINE, {"center_id": center_id, "day": day}).one_or_none()
+    else:
+        counts = stored.counts
     if counts is None:
         params = {"center_id": center_id, "start": start, "end": end}
         counts = tuple(count or 0 for count in connection.execute(_baseline_statement(), params).one())
@@ -237,8 +252,34 @@ def recent_before_insert():
     return _recent_statements(RECENT_LIMIT - 1)[2].subquery("recent_responses")
 
 
+@lru_cache(maxsize=1)
+def stored_baseline_before_insert():
+    """PostgreSQL: the centre's stored baseline for the day (``CenterBaseline``) as a subquery of
+    at most one row, for the statement that inserts the new response; its parameters are
+    ``recent_parameters``', its row goes to ``stored_from_row``."""
+    table = _BASELINES_TABLE
+    return (
+        select(
+            table.c.responses.label("baseline_responses"),
+            table.c.top_rated.label("baseline_top_rated"),
+            table.c.satisfied.label("baseline_satisfied"),
+        )
+        .where(table.c.center_id == bindparam("center"), table.c.day == bindparam("baseline_day"))
+        .subquery("stored_baseline")
+    )
+
+
+def stored_from_row(row) -> StoredBaseline:
+    if row.baseline_responses is None:
+        return StoredBaseline(None)
+    return StoredBaseline((row.baseline_responses, row.baseline_top_rated, row.baseline_satisfied))
+
+
 def recent_parameters(center_id: int, device: str | None, network: str | None, now: datetime) -> dict:
-    return {"center": center_id, "since": now - RECENT_WINDOW, "device": device, "network": network}
+    return {
+        "center": center_id, "since": now - RECENT_WINDOW, "device": device, "network": network,
+        "baseline_day": baseline_period(now)[1].date(),
+    }
 
 
 def _recent(session: Session, center_id: int, device: str | None, network: str | None, now: datetime) -> list[Submission]:
@@ -312,11 +353,13 @@ def record_flags(
     rules: Rules,
     compare_with_recent: bool = True,
     recent: Sequence[Submission] | None = None,
+    stored_baseline: StoredBaseline | None = None,
 ) -> list[str]:
     """Evaluate the rules for a stored response; insert its flags and any raised on earlier ones.
 
-    ``recent`` are the responses ``_recent`` would find, when the caller has read them already
-    (``recent_before_insert``)."""
+    ``recent`` are the responses ``_recent`` would find, and ``stored_baseline`` the centre's
+    stored baseline, when the caller has read them already (``recent_before_insert``,
+    ``stored_baseline_before_insert``)."""
     new = Submission(
         key=response_id,
         center=str(center_id),
@@ -333,7 +376,7 @@ def record_flags(
         if recent is None:
             recent = _recent(session, center_id, device, network, submitted_at)
         earlier = [s for s in recent if s.key != response_id]
-        baseline = centre_baseline(session, center_id, submitted_at, rules)
+        baseline = centre_baseline(session, center_id, submitted_at, rules, stored_baseline)
     flags = flags_for(new, earlier, rules, baseline)
     if flags:
         # A burst flags its earlier members again at every new response: the database keeps the

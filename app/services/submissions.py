@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session
 from analysis.integrity import Rules, Submission
 from app.models import Answer, Field, Poster, Response, ResponseLinkage, ServiceCenter
 from app.services.instruments import published_version_id
-from app.services.quality import recent_before_insert, recent_from_rows, recent_parameters, record_flags
+from app.services.quality import (
+    StoredBaseline, recent_before_insert, recent_from_rows, recent_parameters, record_flags, stored_baseline_before_insert,
+    stored_from_row,
+)
 from surveys import Instrument
 
 
@@ -122,7 +125,8 @@ def _insert_submission(columns: tuple[str, ...], linked: bool, with_recent: bool
     data-modifying CTEs, returning the response's id (``response_id``): one round trip and one
     statement to parse, plan and execute instead of three. All or nothing, like the three.
     With ``with_recent`` it also reads the fraud checks' recent responses
-    (``quality.recent_before_insert``): a row per recent response beside the id.
+    (``quality.recent_before_insert``): a row per recent response beside the id, each with the
+    centre's stored baseline for the day (``quality.stored_baseline_before_insert``).
     A response that ``guards`` no longer allow (``_insert_response``) writes nothing, and the
     statement returns no row.
 
@@ -151,8 +155,10 @@ def _insert_submission(columns: tuple[str, ...], linked: bool, with_recent: bool
         ctes.append(_insert_linkage(response).cte("new_linkage"))
     statement = select(response.c.id.label("response_id"))
     if with_recent:
-        recent = recent_before_insert()
-        statement = statement.add_columns(recent).select_from(response.outerjoin(recent, true()))
+        recent, stored = recent_before_insert(), stored_baseline_before_insert()
+        statement = statement.add_columns(recent, stored).select_from(
+            response.outerjoin(recent, true()).outerjoin(stored, true())
+        )
     return statement.add_cte(*ctes)
 
 
@@ -223,7 +229,7 @@ def submit_response(
     )
     if inserted is None:
         return None
-    response_id, recent = inserted
+    response_id, recent, stored_baseline = inserted
     flags = record_flags(
         session,
         response_id=response_id,
@@ -238,6 +244,7 @@ def submit_response(
         rules=rules,
         compare_with_recent=compare_with_recent,
         recent=recent,
+        stored_baseline=stored_baseline,
     )
     return StoredResponse(response_id, uid, tuple(flags))
 
@@ -245,10 +252,11 @@ def submit_response(
 def _insert(
     connection, response: dict, answers: list[dict], linkage: dict | None, lookup: dict | None,
     guards: tuple[str, ...], open_on: date | None,
-) -> tuple[int, list[Submission] | None] | None:
+) -> tuple[int, list[Submission] | None, StoredBaseline | None] | None:
     """Insert the response (its columns by name), its answers and its linkage; return its id and,
-    when the same statement could read them, the fraud checks' recent responses (``lookup``: the
-    parameters of their look-up, None for none). None when ``guards`` refused the response.
+    when the same statement could read them, the fraud checks' recent responses and the centre's
+    stored baseline (``lookup``: the parameters of their look-up, None for none). None when
+    ``guards`` refused the response.
 
     Core statements on the session's connection, built once: a submission is the hot path, and
     the ORM's bulk insert and building statements per request cost more than the rows. On
@@ -261,7 +269,9 @@ def _insert(
         rows = connection.execute(statement, params).all()
         if not rows:
             return None
-        return rows[0].response_id, recent_from_rows(rows) if lookup is not None else None
+        if lookup is None:
+            return rows[0].response_id, None, None
+        return rows[0].response_id, recent_from_rows(rows), stored_from_row(rows[0])
     statement = _sqlite_insert_response(tuple(response), guards)
     response_id = connection.execute(statement, {**response, "open_on": open_on}).scalar_one_or_none()
     if response_id is None:
@@ -270,4 +280,4 @@ def _insert(
         connection.execute(_INSERT_ANSWERS, [{"response_id": response_id, **answer} for answer in answers])
     if linkage is not None:
         connection.execute(_INSERT_LINKAGE, {"response_id": response_id, **linkage})
-    return response_id, None
+    return response_id, None, None

@@ -303,6 +303,36 @@ def test_a_centres_baseline_is_counted_once_a_day_and_shared_by_the_workers(app,
     assert again.opening_hours == first.opening_hours
 
 
+def test_a_submission_reads_the_stored_baseline_without_counting_it_again(app, survey_center, db):
+    """A worker that has not met the centre today reads the baseline the day's first submission
+    stored: in the statement that inserts the response on PostgreSQL, with one look-up on
+    SQLite; it never counts it again."""
+    from sqlalchemy import event
+
+    from app.extensions import db as app_db
+    from app.services.quality import clear_baseline_cache
+
+    with app.app_context():
+        engine = app_db.engine
+    statements = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert submit(app.test_client()).status_code == 303
+        assert [s for s in statements if "response_reviews" in s]  # counted once, by the first
+        clear_baseline_cache()  # another worker
+        statements.clear()
+        assert submit(app.test_client()).status_code == 303
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert not [s for s in statements if "response_reviews" in s]
+    reads = [s.lstrip().split()[0] for s in statements if "center_baselines" in s]
+    assert reads == (["WITH"] if engine.dialect.name == "postgresql" else ["SELECT"])
+
+
 def test_varied_honest_answers_at_a_normal_pace_are_not_flagged_as_a_burst(app, survey_center, always_open, db):
     quiet_month(app, survey_center.id)
     for index in range(4):
