@@ -70,9 +70,8 @@ def centre_baseline(
     connection = session.connection()
     day = end.date()
     if stored is None:
-        counts = connection.execute(_STORED_BASELINE, {"center_id": center_id, "day": day}).one_or_none()
-    else:
-        counts = stored.counts
+        stored = stored_from_row(connection.execute(_STORED_BASELINE, {"center": center_id, "baseline_day": day}).one_or_none())
+    counts = stored.counts
     if counts is None:
         params = {"center_id": center_id, "start": start, "end": end}
         counts = tuple(count or 0 for count in connection.execute(_baseline_statement(), params).one())
@@ -94,17 +93,26 @@ def centre_baseline(
     return baseline
 
 
+def _insert_keeping_existing(table, key: list[str]) -> dict:
+    """An insert per dialect that leaves a row whose ``key`` is taken as it is."""
+    return {
+        name: dialect.insert(table).on_conflict_do_nothing(index_elements=key)
+        for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+    }
+
+
 _BASELINES_TABLE = CenterBaseline.__table__
-_STORED_BASELINE = select(_BASELINES_TABLE.c.responses, _BASELINES_TABLE.c.top_rated, _BASELINES_TABLE.c.satisfied).where(
-    _BASELINES_TABLE.c.center_id == bindparam("center_id"), _BASELINES_TABLE.c.day == bindparam("day")
-)
+# The centre's stored baseline for a day: run alone, or as a subquery of the statement that
+# inserts a response (``stored_baseline_before_insert``); its row goes to ``stored_from_row``.
+_STORED_BASELINE = select(
+    _BASELINES_TABLE.c.responses.label("baseline_responses"),
+    _BASELINES_TABLE.c.top_rated.label("baseline_top_rated"),
+    _BASELINES_TABLE.c.satisfied.label("baseline_satisfied"),
+).where(_BASELINES_TABLE.c.center_id == bindparam("center"), _BASELINES_TABLE.c.day == bindparam("baseline_day"))
 _FORGET_BASELINES = delete(_BASELINES_TABLE).where(
     _BASELINES_TABLE.c.center_id == bindparam("center_id"), _BASELINES_TABLE.c.day < bindparam("day")
 )
-_STORE_BASELINE = {
-    name: dialect.insert(_BASELINES_TABLE).on_conflict_do_nothing(index_elements=["center_id", "day"])
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+_STORE_BASELINE = _insert_keeping_existing(_BASELINES_TABLE, ["center_id", "day"])
 
 
 def _constants(values) -> list:
@@ -257,20 +265,12 @@ def stored_baseline_before_insert():
     """PostgreSQL: the centre's stored baseline for the day (``CenterBaseline``) as a subquery of
     at most one row, for the statement that inserts the new response; its parameters are
     ``recent_parameters``', its row goes to ``stored_from_row``."""
-    table = _BASELINES_TABLE
-    return (
-        select(
-            table.c.responses.label("baseline_responses"),
-            table.c.top_rated.label("baseline_top_rated"),
-            table.c.satisfied.label("baseline_satisfied"),
-        )
-        .where(table.c.center_id == bindparam("center"), table.c.day == bindparam("baseline_day"))
-        .subquery("stored_baseline")
-    )
+    return _STORED_BASELINE.subquery("stored_baseline")
 
 
 def stored_from_row(row) -> StoredBaseline:
-    if row.baseline_responses is None:
+    """``_STORED_BASELINE``'s row, alone or beside the inserted response's id; None: no row."""
+    if row is None or row.baseline_responses is None:
         return StoredBaseline(None)
     return StoredBaseline((row.baseline_responses, row.baseline_top_rated, row.baseline_satisfied))
 
@@ -332,10 +332,7 @@ def _submissions(rows: dict, answered: dict, scale: dict) -> list[Submission]:
 
 
 # Core statements built once; the database keeps the first of two concurrent identical flags.
-_INSERT_FLAGS = {
-    name: dialect.insert(ResponseFlag.__table__).on_conflict_do_nothing(index_elements=["response_id", "code"])
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+_INSERT_FLAGS = _insert_keeping_existing(ResponseFlag.__table__, ["response_id", "code"])
 
 
 def record_flags(

@@ -27,6 +27,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -274,7 +275,7 @@ class Gunicorn:
         wait_for(self.healthy, timeout, f"gunicorn on {self.bind}")
         wait_for(lambda: len(self.worker_pids()) >= self.expected_workers, timeout, f"{self.expected_workers} gunicorn workers")
 
-    @property
+    @cached_property
     def expected_workers(self) -> int:
         configured = self.env.get("GUNICORN_WORKERS") or self.env.get("WEB_CONCURRENCY")
         return int(configured) if configured else runpy.run_path(str(ROOT / "gunicorn.conf.py"))["workers"]
