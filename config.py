@@ -24,6 +24,14 @@ class Config:
     SECRET_KEY = DEVELOPMENT_SECRET
     SQLALCHEMY_DATABASE_URI = f"sqlite:///{INSTANCE_DIR / 'sipas.db'}"
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # PostgreSQL server settings for the app's connections (``app.database``). No JIT: the
+    # planner compiles a statement whose estimated cost passes ``jit_above_cost``, at every
+    # execution that is planned afresh. A submission's insert (with its fraud look-up) passes
+    # it whenever the statistics of ``answers`` are missing or stale: 30-40 ms of PostgreSQL's
+    # CPU instead of about 1.5 ms, 440 ms once the estimate passes ``jit_optimize_above_cost``
+    # (measured 28 November 2026, bench/load/RESULTS.md). The app's statements are short
+    # look-ups and inserts, which JIT does not speed up.
+    POSTGRES_OPTIONS = "-c jit=off"
     BABEL_DEFAULT_LOCALE = "vi"
     BABEL_DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
     SUPPORTED_LOCALES = ("vi", "en")
@@ -107,6 +115,8 @@ class Config:
                 settings[f"SURVEY_LIMIT_{name}"] = environ[f"SIPAS_LIMIT_{name}"]
         if environ.get("SIPAS_LINKAGE_KEY"):
             settings["LINKAGE_KEY"] = environ["SIPAS_LINKAGE_KEY"]
+        if "SIPAS_POSTGRES_OPTIONS" in environ:
+            settings["POSTGRES_OPTIONS"] = environ["SIPAS_POSTGRES_OPTIONS"]
         if environ.get("SIPAS_PROXY_COUNT", "").isdigit():
             settings["PROXY_COUNT"] = int(environ["SIPAS_PROXY_COUNT"])
         return settings

@@ -21,10 +21,11 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     if overrides:
         app.config.update(overrides)
 
-    from app import database, errors, i18n, input_checks, security, survey_limits  # noqa: F401 (database registers listeners)
+    from app import database, errors, i18n, input_checks, security, survey_limits  # noqa: F401 (modules that register listeners)
     from app.cli import sipas_cli
     from app.extensions import csrf, db, limiter, login_manager, migrate
 
+    database.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     security.init_app(app)

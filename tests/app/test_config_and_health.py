@@ -33,6 +33,38 @@ def test_production_with_real_settings(monkeypatch):
     assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
 
 
+def test_postgresql_connections_get_the_server_options_before_the_deployments_own(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "s" * 48)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1/sipas")
+    app = create_app("production", {"SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 1, "connect_args": {"options": "-c jit=on"}}})
+    engine_options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert engine_options["pool_size"] == 1
+    assert engine_options["connect_args"] == {"options": "-c jit=off -c jit=on"}
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1/sipas?options=-c%20work_mem%3D8MB")
+    options = create_app("production").config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["options"]
+    assert options == "-c jit=off -c work_mem=8MB"
+
+    monkeypatch.setenv("SIPAS_POSTGRES_OPTIONS", "")
+    assert "connect_args" not in create_app("production").config["SQLALCHEMY_ENGINE_OPTIONS"]
+    sqlite = create_app("testing", {"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert "connect_args" not in sqlite.config["SQLALCHEMY_ENGINE_OPTIONS"]
+
+
+def test_the_apps_postgresql_sessions_run_without_jit(app, database_url):
+    """A submission's insert would be compiled by the JIT at every fresh plan whenever the
+    statistics of ``answers`` are stale (config.py, ``POSTGRES_OPTIONS``)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    from sqlalchemy import text
+
+    from app.extensions import db
+
+    with app.app_context():
+        assert db.session.execute(text("SHOW jit")).scalar_one() == "off"
+        db.session.rollback()
+
+
 def test_a_survey_limit_that_does_not_parse_stops_the_app_with_its_name():
     with pytest.raises(RuntimeError, match="SURVEY_LIMIT_CENTER is not a rate limit"):
         create_app("testing", {"SQLALCHEMY_DATABASE_URI": "sqlite://", "SURVEY_LIMIT_CENTER": "40 every ten minutes"})
